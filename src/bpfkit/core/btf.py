@@ -1,0 +1,209 @@
+"""Parser for raw BTF (the kernel's BPF Type Format).
+
+Reads the bytes of an object's .BTF (as libbpf hands them over) into plain
+records. Turning those into Python encoders/decoders is ``types.py``'s job.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+BTF_MAGIC = 0xEB9F
+
+
+class Kind(IntEnum):
+    VOID = 0
+    INT = 1
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4
+    UNION = 5
+    ENUM = 6
+    FWD = 7
+    TYPEDEF = 8
+    VOLATILE = 9
+    CONST = 10
+    RESTRICT = 11
+    FUNC = 12
+    FUNC_PROTO = 13
+    VAR = 14
+    DATASEC = 15
+    FLOAT = 16
+    DECL_TAG = 17
+    TYPE_TAG = 18
+    ENUM64 = 19
+
+
+INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
+MODIFIERS = {Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG}
+
+
+@dataclass(slots=True)
+class Member:
+    name: str
+    type_id: int
+    bit_offset: int
+    bitfield_size: int = 0  # 0: not a bitfield
+
+
+@dataclass(slots=True)
+class SecVar:
+    type_id: int  # a VAR
+    offset: int
+    size: int
+
+
+@dataclass(slots=True)
+class BtfType:
+    id: int
+    kind: Kind
+    name: str
+    size: int = 0  # INT/FLOAT/STRUCT/UNION/ENUM/DATASEC
+    ref: int = 0  # PTR/TYPEDEF/modifiers/FUNC/VAR: the referenced type
+    # INT
+    encoding: int = 0
+    bits: int = 0
+    int_offset: int = 0
+    # ARRAY
+    elem: int = 0
+    nelems: int = 0
+    # STRUCT/UNION
+    members: list[Member] = field(default_factory=list)
+    # ENUM/ENUM64
+    values: list[tuple[str, int]] = field(default_factory=list)
+    signed: bool = False
+    # DATASEC
+    vars: list[SecVar] = field(default_factory=list)
+    # FUNC_PROTO params as (name, type_id)
+    params: list[tuple[str, int]] = field(default_factory=list)
+
+
+class BTFFormatError(ValueError):
+    pass
+
+
+class BTF:
+    """All types of one BTF blob; ``types[0]`` is void."""
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) < 24:
+            raise BTFFormatError("BTF too short")
+        magic, _version, _flags, hdr_len = struct.unpack_from("<HBBI", raw, 0)
+        if magic != BTF_MAGIC:
+            raise BTFFormatError(f"bad BTF magic {magic:#x} (big-endian BTF is not supported)")
+        type_off, type_len, str_off, str_len = struct.unpack_from("<4I", raw, 8)
+        self._strings = raw[hdr_len + str_off: hdr_len + str_off + str_len]
+        self.types: list[BtfType] = [BtfType(0, Kind.VOID, "void")]
+        self._by_name: dict[tuple[Kind, str], int] = {}
+        self._parse(raw[hdr_len + type_off: hdr_len + type_off + type_len])
+
+    def _str(self, off: int) -> str:
+        end = self._strings.index(b"\0", off)
+        return self._strings[off:end].decode()
+
+    def _parse(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        u32 = struct.Struct("<I").unpack_from
+        while pos < n:
+            name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
+            pos += 12
+            vlen = info & 0xFFFF
+            kind = Kind((info >> 24) & 0x1F)
+            kflag = bool(info >> 31)
+            t = BtfType(len(self.types), kind, self._str(name_off))
+            if kind in (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64,
+                        Kind.DATASEC, Kind.FLOAT):
+                t.size = size_or_type
+            else:
+                t.ref = size_or_type
+            if kind == Kind.INT:
+                (v,) = u32(data, pos)
+                pos += 4
+                t.encoding, t.int_offset, t.bits = (v >> 24) & 0xF, (v >> 16) & 0xFF, v & 0xFF
+            elif kind == Kind.ARRAY:
+                t.elem, _index, t.nelems = struct.unpack_from("<III", data, pos)
+                pos += 12
+            elif kind in (Kind.STRUCT, Kind.UNION):
+                for _ in range(vlen):
+                    m_name, m_type, m_off = struct.unpack_from("<III", data, pos)
+                    pos += 12
+                    if kflag:
+                        t.members.append(Member(self._str(m_name), m_type,
+                                                m_off & 0xFFFFFF, m_off >> 24))
+                    else:
+                        t.members.append(Member(self._str(m_name), m_type, m_off))
+            elif kind == Kind.ENUM:
+                t.signed = kflag
+                for _ in range(vlen):
+                    e_name, val = struct.unpack_from("<Ii" if kflag else "<II", data, pos)
+                    pos += 8
+                    t.values.append((self._str(e_name), val))
+            elif kind == Kind.ENUM64:
+                t.signed = kflag
+                for _ in range(vlen):
+                    e_name, lo, hi = struct.unpack_from("<III", data, pos)
+                    pos += 12
+                    val = (hi << 32) | lo
+                    if kflag and val >> 63:
+                        val -= 1 << 64
+                    t.values.append((self._str(e_name), val))
+            elif kind == Kind.FUNC_PROTO:
+                for _ in range(vlen):
+                    p_name, p_type = struct.unpack_from("<II", data, pos)
+                    pos += 8
+                    t.params.append((self._str(p_name), p_type))
+            elif kind == Kind.VAR:
+                pos += 4  # linkage
+            elif kind == Kind.DATASEC:
+                for _ in range(vlen):
+                    t.vars.append(SecVar(*struct.unpack_from("<III", data, pos)))
+                    pos += 12
+            elif kind == Kind.DECL_TAG:
+                pos += 4
+            if t.name:
+                self._by_name.setdefault((kind, t.name), t.id)
+            self.types.append(t)
+
+    def __getitem__(self, type_id: int) -> BtfType:
+        return self.types[type_id]
+
+    def find(self, kind: Kind, name: str) -> BtfType | None:
+        tid = self._by_name.get((kind, name))
+        return self.types[tid] if tid is not None else None
+
+    def resolve(self, type_id: int) -> BtfType:
+        """Skip typedefs and const/volatile/restrict/type_tag modifiers."""
+        t = self.types[type_id]
+        while t.kind in MODIFIERS:
+            t = self.types[t.ref]
+        return t
+
+    def size_of(self, type_id: int) -> int:
+        t = self.resolve(type_id)
+        if t.kind == Kind.ARRAY:
+            return t.nelems * self.size_of(t.elem)
+        if t.kind == Kind.PTR:
+            return 8
+        if t.kind == Kind.VAR:
+            return self.size_of(t.ref)
+        return t.size
+
+    def type_name(self, type_id: int) -> str:
+        """C-ish spelling of a type, for messages."""
+        t = self.types[type_id]
+        if t.kind in (Kind.STRUCT, Kind.UNION):
+            return f"{t.kind.name.lower()} {t.name or '(anon)'}"
+        if t.kind in (Kind.ENUM, Kind.ENUM64):
+            return f"enum {t.name or '(anon)'}"
+        if t.kind == Kind.PTR:
+            return self.type_name(t.ref) + " *"
+        if t.kind == Kind.ARRAY:
+            return f"{self.type_name(t.elem)}[{t.nelems}]"
+        if t.kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
+            return f"{t.kind.name.lower()} {self.type_name(t.ref)}"
+        return t.name or t.kind.name.lower()
+
+    def datasecs(self) -> dict[str, BtfType]:
+        return {t.name: t for t in self.types if t.kind == Kind.DATASEC}

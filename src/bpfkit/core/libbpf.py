@@ -1,0 +1,207 @@
+"""ctypes binding to the system libbpf (libbpf.so.1), and capture of its log.
+
+Only the functions bpfkit uses are declared. libbpf >= 1.0 semantics are
+assumed: pointer-returning calls give NULL and set errno; int-returning calls
+give a negative errno.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Iterator
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char_p,
+    c_int,
+    c_size_t,
+    c_uint,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+from .errors import BPFError
+
+try:
+    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+except OSError as exc:  # pragma: no cover - depends on the machine
+    raise BPFError("libbpf.so.1 not found: install libbpf1 (apt-get install libbpf1)") from exc
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class ObjectOpenOpts(Structure):
+    _fields_ = [
+        ("sz", c_size_t),
+        ("object_name", c_char_p),
+        ("relaxed_maps", c_bool),
+        ("pin_root_path", c_char_p),
+        ("_attach_prog_fd", c_uint32),
+        ("kconfig", c_char_p),
+        ("btf_custom_path", c_char_p),
+        ("kernel_log_buf", c_void_p),
+        ("kernel_log_size", c_size_t),
+        ("kernel_log_level", c_uint32),
+    ]
+
+
+class UprobeOpts(Structure):
+    _fields_ = [
+        ("sz", c_size_t),
+        ("ref_ctr_offset", c_size_t),
+        ("bpf_cookie", c_uint64),
+        ("retprobe", c_bool),
+        ("func_name", c_char_p),
+    ]
+
+
+class KprobeOpts(Structure):
+    _fields_ = [
+        ("sz", c_size_t),
+        ("bpf_cookie", c_uint64),
+        ("offset", c_size_t),
+        ("retprobe", c_bool),
+    ]
+
+
+class MapBatchOpts(Structure):
+    _fields_ = [("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)]
+
+
+def _fn(name: str, restype, *argtypes) -> None:
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+
+
+P = c_void_p
+_fn("libbpf_major_version", c_uint32)
+_fn("libbpf_minor_version", c_uint32)
+_fn("libbpf_num_possible_cpus", c_int)
+_fn("libbpf_strerror", c_int, c_int, c_char_p, c_size_t)
+_fn("libbpf_probe_bpf_map_type", c_int, c_int, P)
+_fn("bpf_object__open_file", P, c_char_p, POINTER(ObjectOpenOpts))
+_fn("bpf_object__open_mem", P, c_void_p, c_size_t, POINTER(ObjectOpenOpts))
+_fn("bpf_object__load", c_int, P)
+_fn("bpf_object__close", None, P)
+_fn("bpf_object__name", c_char_p, P)
+_fn("bpf_object__btf", P, P)
+_fn("bpf_object__next_map", P, P, P)
+_fn("bpf_object__next_program", P, P, P)
+_fn("btf__raw_data", c_void_p, P, POINTER(c_uint32))
+_fn("bpf_map__name", c_char_p, P)
+_fn("bpf_map__fd", c_int, P)
+_fn("bpf_map__type", c_int, P)
+_fn("bpf_map__key_size", c_uint32, P)
+_fn("bpf_map__value_size", c_uint32, P)
+_fn("bpf_map__max_entries", c_uint32, P)
+_fn("bpf_map__set_max_entries", c_int, P, c_uint32)
+_fn("bpf_map__map_flags", c_uint32, P)
+_fn("bpf_map__is_internal", c_bool, P)
+_fn("bpf_map__btf_key_type_id", c_uint32, P)
+_fn("bpf_map__btf_value_type_id", c_uint32, P)
+_fn("bpf_map__initial_value", c_void_p, P, POINTER(c_size_t))
+_fn("bpf_program__name", c_char_p, P)
+_fn("bpf_program__section_name", c_char_p, P)
+_fn("bpf_program__fd", c_int, P)
+_fn("bpf_program__type", c_int, P)
+_fn("bpf_program__autoload", c_bool, P)
+_fn("bpf_program__set_autoload", c_int, P, c_bool)
+_fn("bpf_program__autoattach", c_bool, P)
+_fn("bpf_program__set_autoattach", None, P, c_bool)
+_fn("bpf_program__insn_cnt", c_size_t, P)
+_fn("bpf_program__attach", P, P)
+_fn("bpf_program__attach_tracepoint", P, P, c_char_p, c_char_p)
+_fn("bpf_program__attach_raw_tracepoint", P, P, c_char_p)
+_fn("bpf_program__attach_trace", P, P)
+_fn("bpf_program__attach_kprobe_opts", P, P, c_char_p, POINTER(KprobeOpts))
+_fn("bpf_program__attach_uprobe_opts", P, P, c_int, c_char_p, c_size_t, POINTER(UprobeOpts))
+_fn("bpf_link__destroy", c_int, P)
+_fn("bpf_map_lookup_elem", c_int, c_int, c_void_p, c_void_p)
+_fn("bpf_map_update_elem", c_int, c_int, c_void_p, c_void_p, c_uint64)
+_fn("bpf_map_delete_elem", c_int, c_int, c_void_p)
+_fn("bpf_map_get_next_key", c_int, c_int, c_void_p, c_void_p)
+_fn("bpf_map_lookup_batch", c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+    POINTER(c_uint32), POINTER(MapBatchOpts))
+_fn("bpf_map_delete_batch", c_int, c_int, c_void_p, POINTER(c_uint32), POINTER(MapBatchOpts))
+
+_libc.mount.restype = c_int
+_libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, ctypes.c_ulong, c_void_p]
+_libc.vsnprintf.restype = c_int
+_libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
+
+VERSION = (lib.libbpf_major_version(), lib.libbpf_minor_version())
+
+
+def errno_of(ret: int | None) -> int:
+    """errno of a failed call: -ret for int results, C errno for NULL results."""
+    if ret is not None and ret < 0:
+        return -ret
+    return ctypes.get_errno() or 1
+
+
+def strerror(err: int) -> str:
+    buf = ctypes.create_string_buffer(256)
+    lib.libbpf_strerror(err, buf, len(buf))
+    return buf.value.decode(errors="replace") or os.strerror(err)
+
+
+def mount(source: str, target: str, fstype: str) -> None:
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), target)
+
+
+# --- libbpf's log -------------------------------------------------------------
+# libbpf prints warnings and verifier logs through one process-wide callback.
+# We route them into per-thread capture lists so errors can carry them.
+
+_PRINT_FN = CFUNCTYPE(c_int, c_uint, c_char_p, c_void_p)
+_capture = threading.local()
+LEVEL_WARN, LEVEL_INFO, LEVEL_DEBUG = 0, 1, 2
+
+
+@_PRINT_FN
+def _on_print(level: int, fmt: bytes, va_list: int) -> int:
+    try:
+        lines = getattr(_capture, "lines", None)
+        if lines is None or level == LEVEL_DEBUG:
+            return 0
+        # A va_list is consumed by use: keep a copy of its bytes (what va_copy
+        # does on x86-64 and arm64) so a long verifier log can be formatted again.
+        saved = ctypes.create_string_buffer(32)
+        ctypes.memmove(saved, va_list, 32)
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = _libc.vsnprintf(buf, len(buf), fmt, va_list)
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            _libc.vsnprintf(buf, len(buf), fmt, ctypes.addressof(saved))
+        lines.append(buf.value.decode(errors="replace"))
+    except Exception:  # noqa: BLE001 - never raise into C
+        pass
+    return 0
+
+
+_fn("libbpf_set_print", c_void_p, _PRINT_FN)
+lib.libbpf_set_print(_on_print)
+
+
+@contextlib.contextmanager
+def captured_log() -> Iterator[list[str]]:
+    """Collect what libbpf prints (warnings and info) while the block runs."""
+    outer = getattr(_capture, "lines", None)
+    lines: list[str] = []
+    _capture.lines = lines
+    try:
+        yield lines
+    finally:
+        _capture.lines = outer
+        if outer is not None:
+            outer.extend(lines)

@@ -1,0 +1,168 @@
+"""Programs of an object and the links that attach them."""
+
+from __future__ import annotations
+
+import ctypes
+import errno as E
+import os
+from typing import TYPE_CHECKING
+
+from . import libbpf, system
+from .errors import BPFAttachError, BPFError, BPFKernelFeatureError
+
+if TYPE_CHECKING:
+    from .object import BPFObject
+
+lib = libbpf.lib
+
+# SEC() prefixes -> the attach kind we report; longest prefixes first.
+_KINDS = [
+    ("tracepoint/", "tracepoint"), ("tp/", "tracepoint"),
+    ("raw_tracepoint/", "raw_tp"), ("raw_tp/", "raw_tp"),
+    ("tp_btf/", "tp_btf"),
+    ("kretprobe", "kretprobe"), ("kprobe", "kprobe"),
+    ("uretprobe", "uretprobe"), ("uprobe", "uprobe"),
+    ("fentry", "fentry"), ("fexit", "fexit"), ("fmod_ret", "fmod_ret"), ("lsm", "lsm"),
+    ("iter/", "iter"), ("xdp", "xdp"), ("tc", "tc"), ("socket", "socket"),
+    ("cgroup", "cgroup"), ("perf_event", "perf_event"), ("syscall", "syscall"),
+]
+TRAMPOLINE_KINDS = {"fentry", "fexit", "fmod_ret", "lsm"}
+
+
+def kind_of_section(section: str) -> str:
+    for prefix, kind in _KINDS:
+        if section.startswith(prefix):
+            return kind
+    return section.split("/", 1)[0]
+
+
+class Link:
+    """An attachment; ``destroy()`` detaches (idempotent)."""
+
+    def __init__(self, ptr: int, program: Program, target: str) -> None:
+        self._ptr: int | None = ptr
+        self.program = program
+        self.target = target
+
+    def destroy(self) -> None:
+        if self._ptr:
+            lib.bpf_link__destroy(self._ptr)
+            self._ptr = None
+
+    @property
+    def attached(self) -> bool:
+        return self._ptr is not None
+
+    def __repr__(self) -> str:
+        return f"<Link {self.program.name} -> {self.target}{'' if self._ptr else ' (detached)'}>"
+
+
+class Program:
+    def __init__(self, obj: BPFObject, ptr: int) -> None:
+        self._obj, self._ptr = obj, ptr
+        self.name: str = lib.bpf_program__name(ptr).decode()
+        self.section: str = lib.bpf_program__section_name(ptr).decode()
+        self.kind = kind_of_section(self.section)
+        self.links: list[Link] = []
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name} SEC({self.section!r})>"
+
+    @property
+    def autoload(self) -> bool:
+        return lib.bpf_program__autoload(self._ptr)
+
+    @autoload.setter
+    def autoload(self, on: bool) -> None:
+        if self._obj.loaded:
+            raise BPFError(f"program {self.name!r}: autoload can only change before obj.load()")
+        lib.bpf_program__set_autoload(self._ptr, bool(on))
+
+    @property
+    def autoattach(self) -> bool:
+        return lib.bpf_program__autoattach(self._ptr)
+
+    @autoattach.setter
+    def autoattach(self, on: bool) -> None:
+        lib.bpf_program__set_autoattach(self._ptr, bool(on))
+
+    @property
+    def fd(self) -> int:
+        fd = lib.bpf_program__fd(self._ptr)
+        if fd < 0:
+            raise BPFError(f"program {self.name!r} is not loaded")
+        return fd
+
+    @property
+    def loaded(self) -> bool:
+        return lib.bpf_program__fd(self._ptr) >= 0
+
+    # -- attaching ---------------------------------------------------------------
+    def _attach(self, fn, target: str, *args) -> Link:  # noqa: ANN001
+        if not self.loaded:
+            raise BPFError(f"program {self.name!r} is not loaded: call obj.load() first"
+                           if self._obj.loaded else "call obj.load() before attaching")
+        if self.kind in ("tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe"):
+            system.ensure_tracefs()
+        with libbpf.captured_log() as log:
+            ptr = fn(self._ptr, *args)
+            err = ctypes.get_errno() if not ptr else 0
+        if not ptr:
+            raise self._attach_error(target, err or E.EINVAL, log)
+        link = Link(ptr, self, target)
+        self.links.append(link)
+        return link
+
+    def attach(self) -> Link:
+        """Attach by the program's SEC() name (tracepoint/..., tp_btf/..., uprobe/BIN:FUNC...)."""
+        return self._attach(lib.bpf_program__attach, self.section)
+
+    def attach_tracepoint(self, category: str, name: str) -> Link:
+        return self._attach(lib.bpf_program__attach_tracepoint, f"{category}/{name}",
+                            category.encode(), name.encode())
+
+    def attach_raw_tracepoint(self, name: str) -> Link:
+        return self._attach(lib.bpf_program__attach_raw_tracepoint, name, name.encode())
+
+    def attach_kprobe(self, function: str, *, retprobe: bool = False, offset: int = 0) -> Link:
+        opts = libbpf.KprobeOpts(ctypes.sizeof(libbpf.KprobeOpts), 0, offset, retprobe)
+        return self._attach(lib.bpf_program__attach_kprobe_opts, function,
+                            function.encode(), ctypes.byref(opts))
+
+    def attach_uprobe(self, binary: str, symbol: str | None = None, *, offset: int = 0,
+                      pid: int = -1, retprobe: bool | None = None) -> Link:
+        """Attach to ``symbol`` (or ``offset``) in ``binary``; all processes unless ``pid``."""
+        if retprobe is None:
+            retprobe = self.kind == "uretprobe"
+        if not os.path.exists(binary):
+            raise BPFAttachError(f"cannot attach {self.name} to {binary}: no such file")
+        opts = libbpf.UprobeOpts(ctypes.sizeof(libbpf.UprobeOpts), 0, 0, retprobe,
+                                 symbol.encode() if symbol else None)
+        target = f"{binary}:{symbol or hex(offset)}"
+        return self._attach(lib.bpf_program__attach_uprobe_opts, target, pid,
+                            binary.encode(), offset, ctypes.byref(opts))
+
+    def detach(self) -> None:
+        for link in self.links:
+            link.destroy()
+        self.links.clear()
+
+    def _attach_error(self, target: str, err: int, log: list[str]) -> BPFError:
+        kind = self.kind
+        if kind in ("kprobe", "kretprobe") and not system.kprobes_available():
+            return BPFKernelFeatureError(
+                f"cannot attach {kind} program {self.name!r}: this kernel has no kprobe "
+                "support (CONFIG_KPROBES/CONFIG_KPROBE_EVENTS are not set); use a "
+                "tracepoint or tp_btf hook instead")
+        if kind == "tracepoint" and err == E.ENOENT:
+            return BPFKernelFeatureError(
+                f"cannot attach {self.name!r}: this kernel has no tracepoint {target.split('/', 1)[-1]}")
+        if kind in TRAMPOLINE_KINDS:
+            return BPFKernelFeatureError(
+                f"cannot attach {kind} program {self.name!r} to {target}: "
+                f"{libbpf.strerror(err)} (BPF trampolines are not available here)")
+        detail = next((line.strip() for line in reversed(log) if line.strip()), "")
+        msg = f"cannot attach {kind} program {self.name!r} to {target}: {libbpf.strerror(err)}"
+        if detail:
+            msg += f" ({detail.removeprefix('libbpf: ')})"
+        return BPFAttachError(msg)

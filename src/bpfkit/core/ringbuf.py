@@ -1,0 +1,172 @@
+"""Ring buffer reader that reads record batches straight from the mmap'd ring.
+
+Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (we write
+it), page 1 the producer position (the kernel writes it), then the data pages,
+mapped twice in a row so a record that wraps is contiguous. Each record has an
+8-byte header: u32 length with BUSY (bit 31) and DISCARD (bit 30) flags, u32
+page offset; records are 8-byte aligned.
+
+One FFI call per event (libbpf's ring_buffer__poll callback) caps a Python
+reader near 100k events/s; walking the ring in Python with struct.unpack_from
+and one compiled decoder per event is several times faster.
+"""
+
+from __future__ import annotations
+
+import mmap
+import select
+import struct
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from .errors import BPFError
+from .maps import RingBufMap
+
+BUSY_BIT = 1 << 31
+DISCARD_BIT = 1 << 30
+HDR_SIZE = 8
+PAGE = mmap.PAGESIZE
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+
+Decoder = Callable[[Any, int], Any]
+
+
+class RingBuffer:
+    """Consumer side of one BPF ring buffer.
+
+    ``poll(timeout)`` returns a list of decoded events (possibly empty);
+    iteration yields events until ``stop()``. ``interval`` bounds how long an
+    event can wait when the BPF side batches wake-ups (BPF_RB_NO_WAKEUP): the
+    reader looks at the ring at least that often even without a wake-up.
+    """
+
+    def __init__(self, rmap: RingBufMap, decoder: Decoder | None, event_size: int,
+                 *, dropped: Callable[[], int] | None = None, interval: float = 0.1) -> None:
+        self.map = rmap
+        self.name = rmap.name
+        self.size = rmap.max_entries
+        self.interval = interval
+        self._event_size = event_size
+        self._decode = decoder
+        self._dropped = dropped
+        self._stopped = False
+        fd = rmap.fd
+        self._cons = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        self._data = mmap.mmap(fd, PAGE + 2 * self.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
+        self._ep = select.epoll()
+        self._ep.register(fd, select.EPOLLIN)
+        self.events = 0  # records delivered by this reader
+
+    # -- state -------------------------------------------------------------------
+    @property
+    def dropped(self) -> int:
+        """Events the BPF side could not reserve (ring full), counted in the kernel."""
+        return self._dropped() if self._dropped else 0
+
+    def pending_bytes(self) -> int:
+        return _U64.unpack_from(self._data, 0)[0] - _U64.unpack_from(self._cons, 0)[0]
+
+    def fileno(self) -> int:
+        return self._ep.fileno()
+
+    # -- reading ------------------------------------------------------------------
+    def read_available(self, limit: int = 1 << 62) -> list[Any]:
+        """Consume every complete record now in the ring (up to ``limit``)."""
+        data, cons_map = self._data, self._cons
+        cons = _U64.unpack_from(cons_map, 0)[0]
+        prod = _U64.unpack_from(data, 0)[0]
+        if cons >= prod:
+            return []
+        mask, base = self.size - 1, PAGE
+        hdr = _U32.unpack_from
+        decode, esize = self._decode, self._event_size
+        out: list[Any] = []
+        append = out.append
+        while cons < prod and len(out) < limit:
+            off = base + (cons & mask)
+            ln = hdr(data, off)[0]
+            if ln & BUSY_BIT:
+                break  # reserved, not yet submitted: later records wait too
+            size = ln & ~(BUSY_BIT | DISCARD_BIT)
+            if not ln & DISCARD_BIT:
+                if decode is None:
+                    append(data[off + HDR_SIZE: off + HDR_SIZE + size])
+                elif size >= esize:
+                    append(decode(data, off + HDR_SIZE))
+                else:  # shorter than the struct (variable-length record): pad
+                    rec = data[off + HDR_SIZE: off + HDR_SIZE + size] + bytes(esize - size)
+                    append(decode(rec, 0))
+            cons += (size + HDR_SIZE + 7) & ~7
+        _U64.pack_into(cons_map, 0, cons)  # x86-64/arm64 8-byte aligned store: single-copy atomic
+        self.events += len(out)
+        return out
+
+    def poll(self, timeout: float | None = None) -> list[Any]:
+        """Wait up to ``timeout`` seconds (None: until data) and return what arrived."""
+        batch = self.read_available()
+        if batch:
+            return batch
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopped:
+            wait = self.interval if deadline is None else min(self.interval, deadline - time.monotonic())
+            if wait > 0:
+                try:
+                    self._ep.poll(wait)
+                except InterruptedError:  # pragma: no cover - PEP 475 retries
+                    pass
+            batch = self.read_available()
+            if batch or (deadline is not None and time.monotonic() >= deadline):
+                return batch
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        while not self._stopped:
+            yield from self.poll(None)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        loop.add_reader(self._ep.fileno(), ready.set)
+        try:
+            while not self._stopped:
+                for ev in self.read_available():
+                    yield ev
+                ready.clear()
+                try:
+                    await asyncio.wait_for(ready.wait(), self.interval)
+                except TimeoutError:
+                    pass
+                self._ep.poll(0)  # re-arm the level-triggered epoll
+        finally:
+            loop.remove_reader(self._ep.fileno())
+
+    def stop(self) -> None:
+        """Make a blocked ``poll(None)``/iteration return (within ``interval``)."""
+        self._stopped = True
+
+    def close(self) -> None:
+        self._stopped = True
+        for res in (self._ep, self._cons, self._data):
+            try:
+                res.close()
+            except (OSError, ValueError, BufferError):
+                pass
+
+    def __enter__(self) -> RingBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_ring_size(size: int) -> None:
+    if size <= 0 or size & (size - 1) or size % PAGE:
+        raise BPFError(f"ring buffer size {size} must be a power of two and a multiple of "
+                       f"the page size ({PAGE})")
+
+
+__all__ = ["RingBuffer", "check_ring_size"]
