@@ -29,7 +29,10 @@ $(STAMPS)/venv: pyproject.toml $(STAMPS)/system
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# Byte-compile the package: start-up time matters, and PYTHONDONTWRITEBYTECODE
+# environments would otherwise recompile every module at every start.
 build: deps $(BPF_OBJS)
+	@$(BIN)/python -m compileall -q src/bpfkit
 
 # bpfkit build keeps a clang depfile next to each object; make reads them so a
 # changed header rebuilds exactly the objects that include it.

@@ -22,9 +22,9 @@ def _line(key: str, value: str) -> None:
 def run(args: argparse.Namespace) -> int:
     system.require_privileges()
     _line("kernel", f"{system.kernel_release()} ({platform.machine()})")
-    _line("libbpf", "%d.%d" % libbpf.VERSION)
+    _line("libbpf", "{}.{}".format(*libbpf.VERSION))
     btf = system.VMLINUX_BTF
-    if btf.exists():
+    if os.path.exists(btf):
         _line("btf", f"yes ({btf}, {os.path.getsize(btf) / 2**20:.1f} MiB)")
     else:
         _line("btf", f"no ({btf} missing: CO-RE programs cannot load; need CONFIG_DEBUG_INFO_BTF=y)")

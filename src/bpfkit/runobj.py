@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("object", metavar="FILE.bpf.o")
     p.add_argument("--set", dest="assign", action="append", default=[], metavar="NAME=VALUE",
                    help="set a .rodata/.bss/.data global before load (repeatable)")
+    p.add_argument("--prog", action="append", default=[], metavar="NAME",
+                   help="load and attach only these programs (repeatable; default: all)")
     p.add_argument("--ring", action="append", default=[], metavar="MAP",
                    help="ring buffer(s) to read (default: all)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
@@ -61,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     with BPFObject.open(args.object) as obj:
         for spec in args.assign:
             _assign(obj, spec)
+        if args.prog:
+            wanted = set(args.prog)
+            for name in wanted:
+                obj.progs[name]  # unknown names fail here, listing the real ones
+            for p in obj.progs:
+                p.autoload = p.name in wanted
         obj.load()
         obj.attach()
         names = args.ring or [m.name for m in obj.maps if isinstance(m, RingBufMap)]

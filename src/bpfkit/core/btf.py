@@ -7,13 +7,13 @@ records. Turning those into Python encoders/decoders is ``types.py``'s job.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
-from enum import IntEnum
 
 BTF_MAGIC = 0xEB9F
 
 
-class Kind(IntEnum):
+class Kind:
+    """BTF_KIND_* values (plain ints: an IntEnum costs milliseconds of import)."""
+
     VOID = 0
     INT = 1
     PTR = 2
@@ -36,48 +36,62 @@ class Kind(IntEnum):
     ENUM64 = 19
 
 
+KIND_NAMES = {v: k for k, v in vars(Kind).items() if k.isupper()}
 INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
 MODIFIERS = {Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG}
 
 
-@dataclass(slots=True)
 class Member:
-    name: str
-    type_id: int
-    bit_offset: int
-    bitfield_size: int = 0  # 0: not a bitfield
+    __slots__ = ("bit_offset", "bitfield_size", "name", "type_id")
+
+    def __init__(self, name: str, type_id: int, bit_offset: int, bitfield_size: int = 0) -> None:
+        self.name, self.type_id, self.bit_offset = name, type_id, bit_offset
+        self.bitfield_size = bitfield_size  # 0: not a bitfield
 
 
-@dataclass(slots=True)
 class SecVar:
-    type_id: int  # a VAR
-    offset: int
-    size: int
+    __slots__ = ("offset", "size", "type_id")
+
+    def __init__(self, type_id: int, offset: int, size: int) -> None:
+        self.type_id, self.offset, self.size = type_id, offset, size  # type_id: a VAR
 
 
-@dataclass(slots=True)
 class BtfType:
-    id: int
-    kind: Kind
-    name: str
-    size: int = 0  # INT/FLOAT/STRUCT/UNION/ENUM/DATASEC
-    ref: int = 0  # PTR/TYPEDEF/modifiers/FUNC/VAR: the referenced type
-    # INT
-    encoding: int = 0
-    bits: int = 0
-    int_offset: int = 0
-    # ARRAY
-    elem: int = 0
-    nelems: int = 0
-    # STRUCT/UNION
-    members: list[Member] = field(default_factory=list)
-    # ENUM/ENUM64
-    values: list[tuple[str, int]] = field(default_factory=list)
-    signed: bool = False
-    # DATASEC
-    vars: list[SecVar] = field(default_factory=list)
-    # FUNC_PROTO params as (name, type_id)
-    params: list[tuple[str, int]] = field(default_factory=list)
+    """One BTF type; which fields matter depends on ``kind``."""
+
+    __slots__ = (
+        "bits",
+        "elem",
+        "encoding",
+        "id",
+        "int_offset",
+        "kind",
+        "members",
+        "name",
+        "nelems",
+        "params",
+        "ref",
+        "signed",
+        "size",
+        "values",
+        "vars",
+    )
+
+    def __init__(self, id: int, kind: int, name: str) -> None:
+        self.id, self.kind, self.name = id, kind, name
+        self.size = 0  # INT/FLOAT/STRUCT/UNION/ENUM/DATASEC
+        self.ref = 0  # PTR/TYPEDEF/modifiers/FUNC/VAR: the referenced type
+        self.encoding = self.bits = self.int_offset = 0  # INT
+        self.elem = self.nelems = 0  # ARRAY
+        self.members: list[Member] = []  # STRUCT/UNION
+        self.values: list[tuple[str, int]] = []  # ENUM/ENUM64
+        self.signed = False
+        self.vars: list[SecVar] = []  # DATASEC
+        self.params: list[tuple[str, int]] = []  # FUNC_PROTO (name, type_id)
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, str(self.kind)).lower()
 
 
 class BTFFormatError(ValueError):
@@ -96,7 +110,7 @@ class BTF:
         type_off, type_len, str_off, str_len = struct.unpack_from("<4I", raw, 8)
         self._strings = raw[hdr_len + str_off: hdr_len + str_off + str_len]
         self.types: list[BtfType] = [BtfType(0, Kind.VOID, "void")]
-        self._by_name: dict[tuple[Kind, str], int] = {}
+        self._by_name: dict[tuple[int, str], int] = {}
         self._parse(raw[hdr_len + type_off: hdr_len + type_off + type_len])
 
     def _str(self, off: int) -> str:
@@ -110,7 +124,7 @@ class BTF:
             name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
             pos += 12
             vlen = info & 0xFFFF
-            kind = Kind((info >> 24) & 0x1F)
+            kind = (info >> 24) & 0x1F
             kflag = bool(info >> 31)
             t = BtfType(len(self.types), kind, self._str(name_off))
             if kind in (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64,
@@ -169,7 +183,7 @@ class BTF:
     def __getitem__(self, type_id: int) -> BtfType:
         return self.types[type_id]
 
-    def find(self, kind: Kind, name: str) -> BtfType | None:
+    def find(self, kind: int, name: str) -> BtfType | None:
         tid = self._by_name.get((kind, name))
         return self.types[tid] if tid is not None else None
 
@@ -194,7 +208,7 @@ class BTF:
         """C-ish spelling of a type, for messages."""
         t = self.types[type_id]
         if t.kind in (Kind.STRUCT, Kind.UNION):
-            return f"{t.kind.name.lower()} {t.name or '(anon)'}"
+            return f"{t.kind_name} {t.name or '(anon)'}"
         if t.kind in (Kind.ENUM, Kind.ENUM64):
             return f"enum {t.name or '(anon)'}"
         if t.kind == Kind.PTR:
@@ -202,8 +216,8 @@ class BTF:
         if t.kind == Kind.ARRAY:
             return f"{self.type_name(t.elem)}[{t.nelems}]"
         if t.kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
-            return f"{t.kind.name.lower()} {self.type_name(t.ref)}"
-        return t.name or t.kind.name.lower()
+            return f"{t.kind_name} {self.type_name(t.ref)}"
+        return t.name or t.kind_name
 
     def datasecs(self) -> dict[str, BtfType]:
         return {t.name: t for t in self.types if t.kind == Kind.DATASEC}

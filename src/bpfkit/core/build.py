@@ -52,7 +52,7 @@ def vmlinux_header(out_dir: Path | None = None) -> Path:
     header = out_dir / "vmlinux.h"
     if header.is_file() and header.stat().st_size:
         return header
-    if not VMLINUX_BTF.exists():
+    if not os.path.exists(VMLINUX_BTF):
         raise BuildError(f"cannot generate vmlinux.h: {VMLINUX_BTF} is missing (kernel without BTF)")
     bpftool = _tool("bpftool")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 
 class BPFError(Exception):
     """Base of every error bpfkit raises on purpose."""
@@ -33,47 +31,54 @@ def unknown_name(kind: str, name: str, known: list[str]) -> BPFNameError:
     return BPFNameError(f"no {kind} named {name!r} (this object has: {have})")
 
 
-# Common verifier rejections: (pattern in the log, what it means, the usual fix).
-_HINTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"invalid mem access '(map_value_or_null|ptr_or_null|\w*_or_null)'"),
+# Common verifier rejections: (pattern in the log, the usual fix). Patterns are
+# compiled on first use: importing `re` would slow every program's start-up.
+_HINTS: list[tuple[str, str]] = [
+    (r"invalid mem access '(map_value_or_null|ptr_or_null|\w*_or_null)'",
      "a map value or pointer is used without a NULL check: test the result of "
      "bpf_map_lookup_elem()/bpf_ringbuf_reserve() before dereferencing it"),
-    (re.compile(r"infinite loop detected|back-edge from insn|unbounded loop"),
+    (r"infinite loop detected|back-edge from insn|unbounded loop",
      "a loop the verifier cannot prove ends: give it a constant bound, or use bpf_loop()"),
-    (re.compile(r"BPF program is too large|too many states|processed \d+ insns \(limit"),
+    (r"BPF program is too large|too many states",
      "the program is too complex for the verifier (1M instructions): bound loops more "
      "tightly, unroll less, or split it with tail calls"),
-    (re.compile(r"combined stack size|stack size exceeds|invalid (?:write|read) to stack R10 off=-5[1-9]\d"),
+    (r"combined stack size|stack size exceeds|invalid (?:write|read) to stack R10 off=-5[1-9]\d",
      "more than 512 bytes of stack: move large buffers into a per-CPU array map"),
-    (re.compile(r"GPL-(?:restricted|only)|cannot call GPL"),
+    (r"GPL-(?:restricted|only)|cannot call GPL",
      "a GPL-only helper needs a GPL-compatible licence: "
      'char LICENSE[] SEC("license") = "GPL";'),
-    (re.compile(r"R\d+ invalid mem access 'scalar'|R\d+ invalid mem access 'inv'"),
+    (r"R\d+ invalid mem access 'scalar'|R\d+ invalid mem access 'inv'",
      "kernel memory is dereferenced directly: read it with BPF_CORE_READ() or "
      "bpf_probe_read_kernel()"),
-    (re.compile(r"unknown func|program of this type cannot use helper"),
+    (r"unknown func|program of this type cannot use helper",
      "a helper this kernel or program type does not offer"),
-    (re.compile(r"invalid access to map value|value is outside of the allowed memory range"),
+    (r"invalid access to map value|value is outside of the allowed memory range",
      "an index into a map value is not bounded: check it against the array size first"),
 ]
 
 
 def verifier_hint(log: str) -> str | None:
-    for pattern, hint in _HINTS:
-        if pattern.search(log):
-            return hint
+    """The fix for the first known rejection found, looking at the reason line first."""
+    import re
+
+    for text in (last_meaningful_line(log), log):
+        for pattern, hint in _HINTS:
+            if re.search(pattern, text):
+                return hint
     return None
 
 
-_NOISE = re.compile(r"^(processed \d+ insns|verification time|stack depth|max_states|"
+_NOISE = (r"^(processed \d+ insns|verification time|stack depth|max_states|"
                     r"-- (BEGIN|END) PROG LOAD LOG|\s*$|\d+: \(|; |from \d+ to \d+:|"
-                    r"func#|mark_precise|last_idx|regs=|parent didn't|\.\.\.)")
+                    r"func#|mark_precise|last_idx|regs=|parent didn't|cur state:|old state:|\.\.\.)")
 
 
 def last_meaningful_line(log: str) -> str:
     """The verifier's own reason, usually the last line that is not statistics."""
+    import re
+
     for line in reversed(log.splitlines()):
-        if not _NOISE.match(line.strip()):
+        if not re.match(_NOISE, line.strip()):
             return line.strip()
     return log.strip().splitlines()[-1] if log.strip() else ""
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-from typing import TYPE_CHECKING, Any
 
 from . import libbpf
 from .btf import BtfType
 from .errors import BPFError, unknown_name
 from .maps import BPF_F_MMAPABLE, Map
 
+TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from .object import BPFObject
 
 lib = libbpf.lib
@@ -25,7 +27,7 @@ lib = libbpf.lib
 class GlobalSection:
     """Attribute access to the variables of one data section."""
 
-    __slots__ = ("_obj", "_map", "_section", "_vars", "_mm")
+    __slots__ = ("_map", "_mm", "_obj", "_section", "_vars")
 
     def __init__(self, obj: BPFObject, bmap: Map, section: str, datasec: BtfType | None) -> None:
         object.__setattr__(self, "_obj", obj)

@@ -7,12 +7,9 @@ give a negative errno.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import ctypes.util
 import os
-import threading
-from collections.abc import Iterator
+from _thread import _local
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -34,7 +31,7 @@ try:
 except OSError as exc:  # pragma: no cover - depends on the machine
     raise BPFError("libbpf.so.1 not found: install libbpf1 (apt-get install libbpf1)") from exc
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)  # glibc; find_library would fork ldconfig
 
 
 class ObjectOpenOpts(Structure):
@@ -164,7 +161,7 @@ def mount(source: str, target: str, fstype: str) -> None:
 # We route them into per-thread capture lists so errors can carry them.
 
 _PRINT_FN = CFUNCTYPE(c_int, c_uint, c_char_p, c_void_p)
-_capture = threading.local()
+_capture = _local()
 LEVEL_WARN, LEVEL_INFO, LEVEL_DEBUG = 0, 1, 2
 
 
@@ -184,7 +181,7 @@ def _on_print(level: int, fmt: bytes, va_list: int) -> int:
             buf = ctypes.create_string_buffer(n + 1)
             _libc.vsnprintf(buf, len(buf), fmt, ctypes.addressof(saved))
         lines.append(buf.value.decode(errors="replace"))
-    except Exception:  # noqa: BLE001 - never raise into C
+    except Exception:
         pass
     return 0
 
@@ -193,15 +190,16 @@ _fn("libbpf_set_print", c_void_p, _PRINT_FN)
 lib.libbpf_set_print(_on_print)
 
 
-@contextlib.contextmanager
-def captured_log() -> Iterator[list[str]]:
-    """Collect what libbpf prints (warnings and info) while the block runs."""
-    outer = getattr(_capture, "lines", None)
-    lines: list[str] = []
-    _capture.lines = lines
-    try:
-        yield lines
-    finally:
-        _capture.lines = outer
-        if outer is not None:
-            outer.extend(lines)
+class captured_log:
+    """``with captured_log() as lines``: what libbpf prints (warnings, info) in the block."""
+
+    def __enter__(self) -> list[str]:
+        self.outer = getattr(_capture, "lines", None)
+        self.lines: list[str] = []
+        _capture.lines = self.lines
+        return self.lines
+
+    def __exit__(self, *exc: object) -> None:
+        _capture.lines = self.outer
+        if self.outer is not None:
+            self.outer.extend(self.lines)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import errno as E
-from collections.abc import Iterator
-from enum import IntEnum
-from typing import TYPE_CHECKING, Any
 
 from . import libbpf
 from .errors import BPFError
 from .types import Codec, IntCodec, RawCodec, StructValue
 
+TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
     from .object import BPFObject
 
 lib = libbpf.lib
@@ -22,7 +23,9 @@ BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2
 BPF_F_MMAPABLE = 1 << 10
 
 
-class MapType(IntEnum):
+class MapType:
+    """BPF_MAP_TYPE_* values; ``MapType.name(n)`` spells one."""
+
     UNSPEC = 0
     HASH = 1
     ARRAY = 2
@@ -58,12 +61,12 @@ class MapType(IntEnum):
     CGRP_STORAGE = 32
     ARENA = 33
 
-    @classmethod
-    def of(cls, value: int) -> MapType | int:
-        try:
-            return cls(value)
-        except ValueError:
-            return value
+    @staticmethod
+    def name(value: int) -> str:
+        return _MAP_TYPE_NAMES.get(value, str(value))
+
+
+_MAP_TYPE_NAMES = {v: k for k, v in vars(MapType).items() if k.isupper()}
 
 
 _ARRAYS = {MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
@@ -101,7 +104,7 @@ class Map:
     def __init__(self, obj: BPFObject, ptr: int) -> None:
         self._obj, self._ptr = obj, ptr
         self.name: str = lib.bpf_map__name(ptr).decode()
-        self.type = MapType.of(lib.bpf_map__type(ptr))
+        self.type: int = lib.bpf_map__type(ptr)
         self._batch_ok = True
         self._setup_codecs()
 
@@ -122,8 +125,8 @@ class Map:
         self._stride = (self.value_size + 7) & ~7 if self.percpu else self.value_size
 
     def __repr__(self) -> str:
-        t = self.type.name if isinstance(self.type, MapType) else self.type
-        return f"<Map {self.name} {t} key={self.key_codec.name} value={self.value_codec.name}>"
+        return (f"<Map {self.name} {MapType.name(self.type)} "
+                f"key={self.key_codec.name} value={self.value_codec.name}>")
 
     # -- before load ----------------------------------------------------------
     @property

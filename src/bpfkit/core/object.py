@@ -5,22 +5,22 @@ from __future__ import annotations
 import ctypes
 import errno as E
 import os
-import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, Generic, TypeVar
 
 from . import libbpf, system
 from .btf import BTF, Kind
 from .errors import BPFError, BPFKernelFeatureError, BPFLoadError, unknown_name
 from .globals import GlobalSection
-from .maps import Map, RingBufMap, make_map
+from .maps import Map, MapType, RingBufMap, make_map
 from .program import TRAMPOLINE_KINDS, Link, Program
 from .ringbuf import RingBuffer
 from .types import ArrayCodec, CompositeCodec, TypeRegistry
 
+TYPE_CHECKING = False  # importing typing costs ms of start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
 lib = libbpf.lib
-T = TypeVar("T")
 
 # The BPF-side header (bpfkit.bpf.h) declares, per ring buffer NAME, a .bss
 # variable bpfkit_ring_NAME = { __u64 dropped; EVENT event[0]; }: the kernel
@@ -28,24 +28,24 @@ T = TypeVar("T")
 RING_META_PREFIX = "bpfkit_ring_"
 
 
-class _Named(Generic[T]):
+class _Named:
     """Maps or programs by name, as attributes or items."""
 
-    def __init__(self, kind: str, items: dict[str, T]) -> None:
+    def __init__(self, kind: str, items: dict) -> None:
         self._kind, self._items = kind, items
 
-    def __getattr__(self, name: str) -> T:
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         return self[name]
 
-    def __getitem__(self, name: str) -> T:
+    def __getitem__(self, name: str) -> Any:
         try:
             return self._items[name]
         except KeyError:
             raise unknown_name(self._kind, name, list(self._items)) from None
 
-    def __iter__(self) -> Iterator[T]:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._items.values())
 
     def __len__(self) -> int:
@@ -90,9 +90,9 @@ class BPFObject:
             progs[pr.name] = pr
             p = lib.bpf_object__next_program(ptr, p)
         self._internal = {n: mp for n, mp in maps.items() if lib.bpf_map__is_internal(mp._ptr)}
-        self.maps: _Named[Map] = _Named("map", {n: mp for n, mp in maps.items()
+        self.maps = _Named("map", {n: mp for n, mp in maps.items()
                                                if n not in self._internal})
-        self.progs: _Named[Program] = _Named("program", progs)
+        self.progs = _Named("program", progs)
         self._sections: dict[str, GlobalSection] = {}
         self._readers: list[RingBuffer] = []
 
@@ -115,11 +115,11 @@ class BPFObject:
                 ptr = lib.bpf_object__open_mem(keep, len(source), ctypes.byref(opts))
                 label = name or "object in memory"
             else:
-                path = Path(source)
-                if not path.is_file():
+                path = os.fspath(source)
+                if not os.path.isfile(path):
                     raise BPFError(f"cannot open {path}: no such file (build it with `bpfkit build`)")
-                ptr = lib.bpf_object__open_file(str(path).encode(), ctypes.byref(opts))
-                label = name or path.name.removesuffix(".o").removesuffix(".bpf")
+                ptr = lib.bpf_object__open_file(path.encode(), ctypes.byref(opts))
+                label = name or os.path.basename(path).removesuffix(".o").removesuffix(".bpf")
             err = ctypes.get_errno()
         if not ptr:
             detail = "; ".join(x.strip().removeprefix("libbpf: ") for x in log[-2:])
@@ -170,6 +170,8 @@ class BPFObject:
         return self
 
     def _load_error(self, err: int, log: str) -> BPFError:
+        import re
+
         failed = None
         for m in re.finditer(r"prog '([^']+)': (?:BPF program load failed|failed to load)", log):
             failed = m.group(1)
@@ -229,8 +231,7 @@ class BPFObject:
             raise BPFError("call obj.load() before reading a ring buffer")
         rmap = self.maps[map_name]
         if not isinstance(rmap, RingBufMap):
-            raise BPFError(f"map {map_name!r} is a {rmap.type.name if hasattr(rmap.type, 'name') else rmap.type}"
-                           ", not a ring buffer")
+            raise BPFError(f"map {map_name!r} is a {MapType.name(rmap.type)}, not a ring buffer")
         codec = None
         if event is not None:
             codec = self.types.struct(event)
@@ -248,8 +249,7 @@ class BPFObject:
                     codec = arr.elem
             bss, var = self.section(".bss"), meta[0]
             dropped = lambda: getattr(bss, var).dropped  # noqa: E731
-        reader = RingBuffer(rmap, codec.decoder() if codec else None, codec.size if codec else 0,
-                            dropped=dropped, interval=interval)
+        reader = RingBuffer(rmap, codec, dropped=dropped, interval=interval)
         self._readers.append(reader)
         return reader
 
@@ -290,7 +290,7 @@ class BPFObject:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
+        except Exception:
             pass
 
 

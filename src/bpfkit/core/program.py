@@ -5,11 +5,11 @@ from __future__ import annotations
 import ctypes
 import errno as E
 import os
-from typing import TYPE_CHECKING
 
 from . import libbpf, system
 from .errors import BPFAttachError, BPFError, BPFKernelFeatureError
 
+TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
     from .object import BPFObject
 
@@ -98,7 +98,7 @@ class Program:
         return lib.bpf_program__fd(self._ptr) >= 0
 
     # -- attaching ---------------------------------------------------------------
-    def _attach(self, fn, target: str, *args) -> Link:  # noqa: ANN001
+    def _attach(self, fn, target: str, *args) -> Link:
         if not self.loaded:
             raise BPFError(f"program {self.name!r} is not loaded: call obj.load() first"
                            if self._obj.loaded else "call obj.load() before attaching")

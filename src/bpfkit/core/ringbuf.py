@@ -13,24 +13,70 @@ and one compiled decoder per event is several times faster.
 
 from __future__ import annotations
 
+import gc
 import mmap
 import select
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 from .errors import BPFError
 from .maps import RingBufMap
+from .types import Codec
+
+TYPE_CHECKING = False  # importing typing costs ms of start-up
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from typing import Any
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
-HDR_SIZE = 8
 PAGE = mmap.PAGESIZE
-_U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
+# Native formats: struct copies them with one memcpy (a single 8-byte load or
+# store), while '<Q' moves byte by byte, and a torn consumer position makes the
+# kernel see a full ring.
+_U64 = struct.Struct("@Q")
+_U32 = struct.Struct("@I")
 
-Decoder = Callable[[Any, int], Any]
+# Consumer position is published every this many records inside a long batch,
+# so the kernel can reuse space before the whole batch is decoded.
+PUBLISH_EVERY = 4096
+
+
+def _compile_drain(codec: Codec | None, size: int) -> Callable[..., tuple[list[Any], int]]:
+    """Generate the record loop for one event type, with its decoder inlined:
+    one struct unpack and one tuple build per event, no Python call."""
+    ns: dict[str, Any] = {"_new": tuple.__new__, "_hdr": _U32.unpack_from, "_pub": _U64.pack_into,
+                          "_S": struct.Struct("<" + (codec.fmt if codec else "")),
+                          "_slow": codec.decode if codec else None}
+    if codec is None:
+        build, full = "bytes(data[off + 8: off + 8 + n])", "True"
+    else:
+        build, full = codec.top_expr(ns), f"n >= {codec.size}"
+    src = f"""
+def drain(data, cons_map, cons, prod, limit, _u=_S.unpack_from):
+    out = []
+    append = out.append
+    count = 0
+    while cons < prod and count < limit:
+        off = {PAGE} + (cons & {size - 1})
+        ln = _hdr(data, off)[0]
+        if ln & {BUSY_BIT}:
+            break
+        n = ln & {~(BUSY_BIT | DISCARD_BIT) & 0xFFFFFFFF}
+        if not ln & {DISCARD_BIT}:
+            if {full}:
+                {"t = _u(data, off + 8)" if codec is not None else "pass"}
+                append({build})
+            else:  # shorter than the struct (variable-length record): zero tail
+                append(_slow(data[off + 8: off + 8 + n]))
+            count += 1
+            if not count % {PUBLISH_EVERY}:
+                _pub(cons_map, 0, cons + ((n + 15) & ~7))
+        cons += (n + 15) & ~7
+    return out, cons
+"""
+    exec(compile(src, "<bpfkit ring drain>", "exec"), ns)
+    return ns["drain"]
 
 
 class RingBuffer:
@@ -42,14 +88,13 @@ class RingBuffer:
     reader looks at the ring at least that often even without a wake-up.
     """
 
-    def __init__(self, rmap: RingBufMap, decoder: Decoder | None, event_size: int,
+    def __init__(self, rmap: RingBufMap, codec: Codec | None,
                  *, dropped: Callable[[], int] | None = None, interval: float = 0.1) -> None:
         self.map = rmap
         self.name = rmap.name
         self.size = rmap.max_entries
         self.interval = interval
-        self._event_size = event_size
-        self._decode = decoder
+        self._drain = _compile_drain(codec, self.size)
         self._dropped = dropped
         self._stopped = False
         fd = rmap.fd
@@ -74,35 +119,22 @@ class RingBuffer:
     # -- reading ------------------------------------------------------------------
     def read_available(self, limit: int = 1 << 62) -> list[Any]:
         """Consume every complete record now in the ring (up to ``limit``)."""
-        data, cons_map = self._data, self._cons
-        cons = _U64.unpack_from(cons_map, 0)[0]
-        prod = _U64.unpack_from(data, 0)[0]
+        cons = _U64.unpack_from(self._cons, 0)[0]
+        prod = _U64.unpack_from(self._data, 0)[0]
         if cons >= prod:
             return []
-        mask, base = self.size - 1, PAGE
-        hdr = _U32.unpack_from
-        decode, esize = self._decode, self._event_size
-        out: list[Any] = []
-        append = out.append
-        while cons < prod and len(out) < limit:
-            off = base + (cons & mask)
-            ln = hdr(data, off)[0]
-            if ln & BUSY_BIT:
-                break  # reserved, not yet submitted: later records wait too
-            size = ln & ~(BUSY_BIT | DISCARD_BIT)
-            if not ln & DISCARD_BIT:
-                if decode is None:
-                    append(data[off + HDR_SIZE: off + HDR_SIZE + size])
-                elif size >= esize:
-                    append(decode(data, off + HDR_SIZE))
-                else:  # shorter than the struct (variable-length record): pad
-                    rec = data[off + HDR_SIZE: off + HDR_SIZE + size] + bytes(esize - size)
-                    append(decode(rec, 0))
-            cons += (size + HDR_SIZE + 7) & ~7
-        _U64.pack_into(cons_map, 0, cons)  # x86-64/arm64 8-byte aligned store: single-copy atomic
+        # Event objects are GC-tracked tuples; a batch creates thousands, which
+        # would trigger collections that walk them all. None can form a cycle.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            out, cons = self._drain(self._data, self._cons, cons, prod, limit)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        _U64.pack_into(self._cons, 0, cons)  # one aligned store: single-copy atomic on 64-bit
         self.events += len(out)
         return out
-
     def poll(self, timeout: float | None = None) -> list[Any]:
         """Wait up to ``timeout`` seconds (None: until data) and return what arrived."""
         batch = self.read_available()

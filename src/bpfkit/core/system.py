@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from . import libbpf
 from .errors import BPFKernelFeatureError, BPFPermissionError
 
-VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
-TRACEFS = Path("/sys/kernel/tracing")
-DEBUGFS_TRACING = Path("/sys/kernel/debug/tracing")
-BPFFS = Path("/sys/fs/bpf")
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+TRACEFS = "/sys/kernel/tracing"
+DEBUGFS_TRACING = "/sys/kernel/debug/tracing"
+BPFFS = "/sys/fs/bpf"
 
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 
@@ -40,10 +39,10 @@ def require_privileges() -> None:
 
 def require_btf(custom_path: str | None = None) -> None:
     if custom_path:
-        if not Path(custom_path).is_file():
+        if not os.path.isfile(custom_path):
             raise BPFKernelFeatureError(f"BTF file {custom_path} does not exist")
         return
-    if not VMLINUX_BTF.exists():
+    if not os.path.exists(VMLINUX_BTF):
         raise BPFKernelFeatureError(
             f"this kernel has no BTF ({VMLINUX_BTF} is missing; it needs "
             "CONFIG_DEBUG_INFO_BTF=y): use a kernel with BTF, or pass a BTF file "
@@ -57,7 +56,8 @@ def kernel_release() -> str:
 def lockdown_mode() -> str | None:
     """The active lockdown mode ('none', 'integrity', 'confidentiality') or None."""
     try:
-        text = Path("/sys/kernel/security/lockdown").read_text()
+        with open("/sys/kernel/security/lockdown") as f:
+            text = f.read()
     except OSError:
         return None
     for word in text.split():
@@ -66,25 +66,24 @@ def lockdown_mode() -> str | None:
     return None
 
 
-def _is_mounted(path: Path, fstype: str) -> bool:
+def _is_mounted(path: str, fstype: str) -> bool:
     with open("/proc/self/mounts") as f:
         for line in f:
             parts = line.split()
-            if len(parts) > 2 and parts[1] == str(path) and parts[2] == fstype:
+            if len(parts) > 2 and parts[1] == path and parts[2] == fstype:
                 return True
     return False
 
 
-def tracefs_path() -> Path | None:
+def tracefs_path() -> str | None:
     """Where tracefs is reachable now, if anywhere (libbpf looks in these two)."""
-    if (DEBUGFS_TRACING / "events").is_dir():
-        return DEBUGFS_TRACING
-    if (TRACEFS / "events").is_dir():
-        return TRACEFS
+    for path in (DEBUGFS_TRACING, TRACEFS):
+        if os.path.isdir(os.path.join(path, "events")):
+            return path
     return None
 
 
-def ensure_tracefs() -> tuple[Path, bool]:
+def ensure_tracefs() -> tuple[str, bool]:
     """Mount tracefs at /sys/kernel/tracing when it is missing.
 
     Returns (path, mounted_now). Tracepoint attachment needs it: libbpf reads
@@ -94,7 +93,7 @@ def ensure_tracefs() -> tuple[Path, bool]:
     if found:
         return found, False
     try:
-        libbpf.mount("tracefs", str(TRACEFS), "tracefs")
+        libbpf.mount("tracefs", TRACEFS, "tracefs")
     except OSError as exc:
         raise BPFKernelFeatureError(
             f"tracefs is not mounted and mounting it at {TRACEFS} failed "
@@ -102,10 +101,10 @@ def ensure_tracefs() -> tuple[Path, bool]:
     return TRACEFS, True
 
 
-def ensure_bpffs() -> Path:
+def ensure_bpffs() -> str:
     if not _is_mounted(BPFFS, "bpf"):
         try:
-            libbpf.mount("bpf", str(BPFFS), "bpf")
+            libbpf.mount("bpf", BPFFS, "bpf")
         except OSError as exc:
             raise BPFKernelFeatureError(
                 f"bpffs is not mounted at {BPFFS} and mounting it failed ({exc.strerror})") from exc
@@ -113,5 +112,5 @@ def ensure_bpffs() -> Path:
 
 
 def kprobes_available() -> bool:
-    return Path("/sys/bus/event_source/devices/kprobe/type").exists() or (
-        (tracefs_path() or TRACEFS) / "kprobe_events").exists()
+    return os.path.exists("/sys/bus/event_source/devices/kprobe/type") or os.path.exists(
+        os.path.join(tracefs_path() or TRACEFS, "kprobe_events"))

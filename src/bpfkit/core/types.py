@@ -15,14 +15,17 @@ Little-endian only, like every BPF host we target (x86-64, arm64).
 
 from __future__ import annotations
 
-import enum
 import itertools
 import struct
-from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any
 
 from .btf import BTF, INT_BOOL, INT_SIGNED, BtfType, Kind
+
+TYPE_CHECKING = False  # importing typing costs ms of start-up
+if TYPE_CHECKING:
+    import enum
+    from collections.abc import Callable
+    from typing import Any
 
 _uid = itertools.count()
 
@@ -58,7 +61,7 @@ class Codec:
                                   "_S": struct.Struct("<" + self.fmt)}
             body = self.top_expr(ns)
             src = f"def _dec(buf, off=0, _u=_S.unpack_from):\n    t = _u(buf, off)\n    return {body}\n"
-            exec(compile(src, f"<bpfkit decoder {self.name}>", "exec"), ns)  # noqa: S102
+            exec(compile(src, f"<bpfkit decoder {self.name}>", "exec"), ns)
             self._decoder = ns["_dec"]
         return self._decoder
 
@@ -135,7 +138,8 @@ class BoolCodec(IntCodec):
 
 class FloatCodec(Codec):
     def __init__(self, size: int) -> None:
-        self.size, self.nitems, self.name = size, 1, {2: "_Float16", 4: "float", 8: "double"}.get(size, "float")
+        self.size, self.nitems = size, 1
+        self.name = {2: "_Float16", 4: "float", 8: "double"}.get(size, "float")
         self.fmt = {2: "e", 4: "f", 8: "d"}.get(size, f"{size}s")
 
     def expr(self, k: int, ns: dict[str, Any]) -> str:
@@ -155,6 +159,8 @@ class EnumCodec(IntCodec):
         super().__init__(t.size, t.signed, f"enum {t.name or '(anon)'}")
         self.by_name = dict(t.values)
         members = [(n, v) for n, v in t.values if not (n.startswith("_") and n.endswith("_"))]
+        import enum  # only objects with enums pay for it
+
         self.enum: type[enum.IntEnum] | None = None
         try:
             if members:
@@ -288,7 +294,7 @@ def _make_class(name: str, fields: list[str], strs: set[int]) -> type[StructValu
 
 
 class _Leaf:
-    __slots__ = ("name", "codec", "bit_off", "bits", "start", "end")
+    __slots__ = ("bit_off", "bits", "codec", "end", "name", "start")
 
     def __init__(self, name: str, codec: Codec, bit_off: int, bits: int) -> None:
         self.name, self.codec, self.bit_off, self.bits = name, codec, bit_off, bits
@@ -372,7 +378,7 @@ class CompositeCodec(Codec):
         return f"_new({cls}, ({inner}))"
 
     def pack_into(self, buf: bytearray, off: int, value: Any) -> None:
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             unknown = set(value) - set(self.fields)
             if unknown:
                 raise ValueError(f"{self.name} has no field {sorted(unknown)[0]!r} "

@@ -1,0 +1,47 @@
+"""Shared fixtures. Kernel tests load real programs: they need root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpfkit.core.build import build
+
+ROOT = Path(__file__).resolve().parent.parent
+BPF_DIR = Path(__file__).resolve().parent / "bpf"
+BPFKIT = [sys.executable, "-m", "bpfkit"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="loads BPF programs: run as root")
+    for item in items:
+        if "kernel" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kernel: loads BPF programs into the running kernel")
+
+
+@pytest.fixture(scope="session")
+def bpf_obj():
+    """Path of a test program's object, compiled on first use (and only when changed)."""
+
+    def get(name: str) -> Path:
+        out, _ = build(BPF_DIR / f"{name}.bpf.c")
+        return out
+
+    return get
+
+
+def run_cli(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([*BPFKIT, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
+    if check and r.returncode:
+        raise AssertionError(f"bpfkit {' '.join(args)} -> {r.returncode}\n{r.stderr}")
+    return r
