@@ -190,13 +190,7 @@ class Map:
     # -- dict API --------------------------------------------------------------
     def lookup(self, key: Any) -> Any:
         """The value for ``key``, or None when there is none."""
-        buf = ctypes.create_string_buffer(self._value_bytes)
-        ret = lib.bpf_map_lookup_elem(self.fd, self._key(key), buf)
-        if ret < 0:
-            if -ret == E.ENOENT:
-                return None
-            raise self._fail("lookup", ret)
-        return self._decode_value(buf.raw)
+        return self.lookup_raw(self._key(key))
 
     def get(self, key: Any, default: Any = None) -> Any:
         v = self.lookup(key)
