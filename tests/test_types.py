@@ -40,6 +40,9 @@ def test_padding_and_alignment(b: BtfBuilder) -> None:
     assert (v.a, v.b, v.c) == (7, 2**64 - 1, 513)
     assert c.encode({"a": 7, "b": 2**64 - 1, "c": 513}) == raw
     assert c.encode(v) == raw
+    assert c.encode(raw) == raw  # raw bytes of the right size stand for the value
+    with pytest.raises(ValueError, match="3 bytes given"):
+        c.encode(b"abc")
 
 
 def test_nested_union_and_struct(b: BtfBuilder) -> None:

@@ -75,6 +75,10 @@ class Codec:
         return self.decoder()(buf, off)
 
     def encode(self, value: Any) -> bytes:
+        if isinstance(value, (bytes, bytearray)) and not isinstance(self, (RawCodec, CharArrayCodec)):
+            if len(value) != self.size:  # raw bytes stand for any type of the same size
+                raise ValueError(f"{len(value)} bytes given for {self.name} of {self.size} bytes")
+            return bytes(value)
         buf = bytearray(self.size)
         if value is not None:
             self.pack_into(buf, 0, value)
