@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from .core.errors import BPFError, BPFLoadError
+from .core.errors import BPFError, BPFLoadError, UsageError
 
-
-class UsageError(Exception):
-    pass
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .runner import Tool
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_args(r)
     r.set_defaults(func=_cmd_run)
+
+    from .runner import add_runner_arguments
+    from .tools import discover
+
+    for tool in discover().values():
+        t = sub.add_parser(tool.name, help=tool.help, description=tool.help)
+        tool.add_arguments(t)
+        add_runner_arguments(t)
+        t.set_defaults(func=_tool_runner(tool))
     return p
+
+
+def _tool_runner(tool: Tool) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from .runner import run as run_tool
+
+        return run_tool(tool, args)
+
+    return run
 
 
 def _version() -> str:

@@ -7,6 +7,10 @@ class BPFError(Exception):
     """Base of every error bpfkit raises on purpose."""
 
 
+class UsageError(Exception):
+    """A bad command-line option or value: the CLI prints it and exits 2."""
+
+
 class BPFPermissionError(BPFError):
     """Not root, or missing CAP_BPF/CAP_PERFMON."""
 

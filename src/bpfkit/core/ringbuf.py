@@ -50,6 +50,9 @@ def _compile_drain(codec: Codec | None, size: int) -> Callable[..., tuple[list[A
                           "_slow": codec.decode if codec else None}
     if codec is None:
         build, full = "bytes(data[off + 8: off + 8 + n])", "True"
+    elif getattr(codec, "flex", None) is not None:  # header + variable-length tail
+        tail = f"data[off + {8 + codec.flex_offset}: off + 8 + n]"
+        build, full = codec.expr(0, ns, tail=tail), f"n >= {codec.size}"
     else:
         build, full = codec.top_expr(ns), f"n >= {codec.size}"
     src = f"""

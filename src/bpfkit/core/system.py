@@ -101,6 +101,12 @@ def ensure_tracefs() -> tuple[str, bool]:
     return TRACEFS, True
 
 
+def tracepoint_exists(category: str, name: str) -> bool:
+    """Whether this kernel has tracepoint ``category/name`` (mounts tracefs if needed)."""
+    path, _ = ensure_tracefs()
+    return os.path.isdir(os.path.join(path, "events", category, name))
+
+
 def ensure_bpffs() -> str:
     if not _is_mounted(BPFFS, "bpf"):
         try:

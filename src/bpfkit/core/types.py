@@ -320,6 +320,13 @@ class CompositeCodec(Codec):
         self.fields = [lf.name for lf in leaves]
         strs = {i for i, lf in enumerate(leaves) if isinstance(lf.codec, CharArrayCodec) and not lf.bits}
         self.cls = _make_class(name.split(" ")[-1], self.fields, strs)
+        # A trailing flexible array (`char path[];`) makes a variable-length
+        # record: ring buffer readers hand it the bytes past the struct.
+        last = leaves[-1] if leaves else None
+        self.flex: int | None = (len(leaves) - 1 if last is not None and not last.bits
+                                 and last.codec.size == 0
+                                 and isinstance(last.codec, (CharArrayCodec, RawCodec)) else None)
+        self.flex_offset = last.start if self.flex is not None else size
         self._plan()
 
     def _plan(self) -> None:
@@ -356,7 +363,8 @@ class CompositeCodec(Codec):
             fmt.append(f"{self.size - cursor}x")
         self.fmt, self.nitems = "".join(fmt), nitems
 
-    def expr(self, k: int, ns: dict[str, Any]) -> str:
+    def expr(self, k: int, ns: dict[str, Any], tail: str | None = None) -> str:
+        """``tail``: expression for the flexible array's bytes (variable-length records)."""
         exprs: list[str] = [""] * len(self.leaves)
         for cl, item, blob, bstart in self._items:
             for i in cl:
@@ -377,6 +385,9 @@ class CompositeCodec(Codec):
                         exprs[i] = f"t[{k + item}][{rel}:{rel + n}].partition(b'\\0')[0]"
                     else:
                         exprs[i] = f"{_add(ns, lf.codec.decoder())}(t[{k + item}], {rel})"
+        if tail is not None and self.flex is not None:
+            char = isinstance(self.leaves[self.flex].codec, CharArrayCodec)
+            exprs[self.flex] = f"{tail}.partition(b'\\0')[0]" if char else tail
         cls = _add(ns, self.cls)
         inner = ", ".join(exprs) + ("," if len(exprs) == 1 else "")
         return f"_new({cls}, ({inner}))"

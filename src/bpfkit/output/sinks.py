@@ -1,0 +1,89 @@
+"""Where events go: stdout or a file (appended, reopened on SIGHUP for logrotate),
+as aligned text or JSON lines, written once per batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+
+class Output:
+    """A line-oriented destination: stdout, or FILE opened for append.
+
+    Writes go straight to the file descriptor, one write per batch, looping
+    on short writes: a TextIOWrapper over an unbuffered stream (python -u,
+    PYTHONUNBUFFERED) drops the rest of a write that a signal cut short.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        if self.path is None:
+            sys.stdout.flush()
+            return sys.stdout.fileno()
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8", "backslashreplace"))
+        while data:
+            n = os.write(self._fd, data)
+            data = data[n:]
+
+    def reopen(self) -> None:
+        """After logrotate moved the file: continue in a new file at ``path``."""
+        if self.path is None:
+            return
+        old, self._fd = self._fd, self._open()
+        os.close(old)
+
+    def close(self) -> None:
+        if self.path is not None:
+            os.close(self._fd)
+
+
+class TextSink:
+    """Aligned columns; the last column is free width. Cells must be escaped already."""
+
+    def __init__(self, out: Output, columns: Sequence[tuple[str, int]]) -> None:
+        self.out = out
+        widths = [w for _, w in columns]
+        # Negative width: right-aligned. The last column is not padded.
+        parts = [f"{{:>{-w}}}" if w < 0 else f"{{:<{w}}}" for w in widths[:-1]] + ["{}"]
+        self._fmt = " ".join(parts).format
+        self.header = self._fmt(*(h for h, _ in columns))
+
+    def write_header(self) -> None:
+        self.out.write(self.header + "\n")
+
+    def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
+        fmt = self._fmt
+        self.out.write("".join(fmt(*r) + "\n" for r in rows))
+
+
+def _default(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    raise TypeError(f"cannot encode {type(v).__name__} as JSON")
+
+
+class JsonSink:
+    """One JSON object per line; ASCII-only, so valid for any bytes traced."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self._dumps = json.JSONEncoder(separators=(",", ":"), default=_default).encode
+
+    def write_header(self) -> None:
+        pass
+
+    def write_records(self, records: Iterable[dict[str, Any]]) -> None:
+        dumps = self._dumps
+        self.out.write("".join(dumps(r) + "\n" for r in records))

@@ -1,0 +1,178 @@
+"""The monitor runner, shared by every tool: open -> configure -> load -> attach
+-> poll -> output, with signals, readiness, drop reporting and a summary.
+
+A tool only declares its options, maps them to .rodata, and turns one event
+into a text row and a JSON record (see ``Tool``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+
+from .core.errors import BPFError, UsageError
+from .core.object import BPFObject
+from .core.ringbuf import check_ring_size
+from .output import JsonSink, Output, TextSink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_RING_KB = 16384
+MAX_WAKEUP_BYTES = 256 * 1024
+DROP_REPORT_EVERY = 1.0  # seconds between drop warnings on stderr
+
+
+class Tool:
+    """What a monitor declares. Subclass and set the class attributes."""
+
+    name = ""
+    help = ""
+    banner = ""  # printed on stderr once every probe is attached
+    object_path = ""  # the compiled NAME.bpf.o
+    ring = "events"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        pass
+
+    def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
+        """Options -> .rodata (before load), programs to skip, map sizes."""
+
+    def columns(self, args: argparse.Namespace) -> list[tuple[str, int]]:
+        """(header, width) per text column; negative width: right-aligned."""
+        return []
+
+    def row(self, ev: Any, args: argparse.Namespace) -> tuple[str, ...] | None:
+        """Escaped text cells for one event, or None to leave it out."""
+        raise NotImplementedError
+
+    def record(self, ev: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+        """The JSON object for one event (without ts/tool), or None to leave it out."""
+        raise NotImplementedError
+
+
+def add_runner_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output and run control")
+    g.add_argument("--json", action="store_true", help="one JSON object per line")
+    g.add_argument("--output", metavar="FILE", help="append to FILE (reopened on SIGHUP, for logrotate)")
+    g.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    g.add_argument("--ring-buffer-kb", type=int, default=DEFAULT_RING_KB, metavar="KB",
+                   help=f"ring buffer size, a power of two (default {DEFAULT_RING_KB})")
+    g.add_argument("--interval", type=float, default=0.1, metavar="SECONDS",
+                   help="longest time an event waits before it is printed (default 0.1)")
+    g.add_argument("--verbose", "-v", action="store_true", help="say which hooks were attached")
+
+
+class Clock:
+    """Kernel CLOCK_MONOTONIC ns (bpf_ktime_get_ns) -> wall-clock time, computed once."""
+
+    def __init__(self) -> None:
+        self.offset = time.time() - time.monotonic()
+        self.start_ns = time.monotonic_ns()
+
+    def wall(self, ktime_ns: int) -> float:
+        return ktime_ns / 1e9 + self.offset
+
+    def iso(self, ktime_ns: int) -> str:
+        return datetime.fromtimestamp(self.wall(ktime_ns), UTC).isoformat(
+            timespec="microseconds").replace("+00:00", "Z")
+
+    def relative(self, ktime_ns: int) -> float:
+        return (ktime_ns - self.start_ns) / 1e9
+
+
+def notify_ready() -> None:
+    """Tell systemd (Type=notify) we are ready, when it asked."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.sendto(b"READY=1", addr)
+        except OSError as exc:
+            print(f"bpfkit: cannot notify systemd at {addr!r}: {exc.strerror}", file=sys.stderr)
+
+
+class _Flags:
+    stop = False
+    reopen = False
+
+
+def run(tool: Tool, args: argparse.Namespace) -> int:
+    ring_bytes = args.ring_buffer_kb * 1024
+    try:
+        check_ring_size(ring_bytes)
+    except BPFError as exc:
+        raise UsageError(f"--ring-buffer-kb: {exc}") from None
+    if args.interval <= 0:
+        raise UsageError("--interval must be positive")
+    flags = _Flags()
+    out = Output(args.output)
+    clock = Clock()
+    sink: Any = JsonSink(out) if args.json else TextSink(out, tool.columns(args))
+    with BPFObject.open(tool.object_path) as obj:
+        obj.maps[tool.ring].max_entries = ring_bytes
+        if "bpfkit_wakeup_bytes" in obj.rodata.names():
+            obj.rodata.bpfkit_wakeup_bytes = min(ring_bytes // 8, MAX_WAKEUP_BYTES)
+        tool.configure(obj, args)
+        obj.load()
+        links = obj.attach()
+        rb = obj.ring_buffer(tool.ring, interval=args.interval)
+        if args.verbose:
+            for link in links:
+                print(f"{tool.name}: {link.program.name} attached as {link.program.kind} "
+                      f"{link.target}", file=sys.stderr)
+        signal.signal(signal.SIGINT, lambda *_: setattr(flags, "stop", True))
+        signal.signal(signal.SIGTERM, lambda *_: setattr(flags, "stop", True))
+        signal.signal(signal.SIGHUP, lambda *_: setattr(flags, "reopen", True))
+        print(tool.banner, file=sys.stderr, flush=True)
+        sink.write_header()
+        notify_ready()
+        deadline = time.monotonic() + args.duration if args.duration is not None else None
+        reported, last_report = 0, 0.0
+        row, record, name = tool.row, tool.record, tool.name
+        while True:
+            now = time.monotonic()
+            # Decide once per pass: a signal that lands while this pass writes
+            # must still get the final drain on the next pass.
+            last_pass = flags.stop or (deadline is not None and now >= deadline)
+            if last_pass:
+                batch = rb.read_available()  # what is already queued still counts
+            else:
+                wait = args.interval if deadline is None else min(args.interval, deadline - now)
+                batch = rb.poll(timeout=max(wait, 0.0))
+            if flags.reopen:
+                flags.reopen = False
+                out.reopen()
+            if batch:
+                if args.json:
+                    recs = []
+                    for ev in batch:
+                        r = record(ev, args)
+                        if r is not None:
+                            recs.append({"ts": clock.iso(ev.ts_ns), "tool": name, **r})
+                    sink.write_records(recs)
+                else:
+                    sink.write_rows([r for r in (row(ev, args) for ev in batch) if r is not None])
+            dropped = rb.dropped
+            if dropped > reported and (last_pass or time.monotonic() - last_report >= DROP_REPORT_EVERY):
+                print(f"bpfkit {name}: {dropped - reported} events dropped (ring buffer full; "
+                      f"{dropped} in all): raise --ring-buffer-kb", file=sys.stderr, flush=True)
+                if args.json:
+                    sink.write_records([{"ts": clock.iso(time.monotonic_ns()), "tool": name,
+                                         "event": "lost", "dropped": dropped - reported,
+                                         "dropped_total": dropped}])
+                reported, last_report = dropped, time.monotonic()
+            if last_pass:
+                break
+        print(f"events: {rb.events}, dropped: {rb.dropped}", file=sys.stderr)
+    out.close()
+    return 0
