@@ -176,3 +176,22 @@ def test_bad_options_are_usage_errors() -> None:
                       (["--bogus"], "unrecognized arguments")):
         r = subprocess.run([*BPFKIT, "fileopen", *args], capture_output=True, text=True)
         assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_ready_notification_only_once_attached(tmp_path: Path) -> None:
+    import socket
+
+    addr = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(addr)
+        sock.settimeout(20)
+        proc = subprocess.Popen([*BPFKIT, "fileopen", "--duration", "1", "--pid", str(os.getpid())],
+                                env={**os.environ, "NOTIFY_SOCKET": addr}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert sock.recv(64) == b"READY=1"
+        # ready means attached: an open made now is reported
+        marker = tmp_path / "after-ready"
+        marker.write_text("x")
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and err.startswith("Tracing file opens.")
+    assert str(marker) in out

@@ -30,7 +30,11 @@ DROP_REPORT_EVERY = 1.0  # seconds between drop warnings on stderr
 
 
 class Tool:
-    """What a monitor declares. Subclass and set the class attributes."""
+    """What a monitor declares. Subclass and set the class attributes.
+
+    Events must carry ``ts_ns`` (bpf_ktime_get_ns at the event): the runner
+    turns it into the JSON ``ts``.
+    """
 
     name = ""
     help = ""
