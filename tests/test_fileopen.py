@@ -195,3 +195,11 @@ def test_ready_notification_only_once_attached(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and err.startswith("Tracing file opens.")
     assert str(marker) in out
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    r = subprocess.run([*BPFKIT, "fileopen", "--output", str(tmp_path / "no" / "dir" / "log")],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"bpfkit: cannot open {tmp_path / 'no' / 'dir' / 'log'} for writing: " \
+                               "No such file or directory"

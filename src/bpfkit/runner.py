@@ -38,6 +38,7 @@ class Tool:
 
     name = ""
     help = ""
+    clock: Clock  # set by the runner before configure(): kernel time -> wall time
     banner = ""  # printed on stderr once every probe is attached
     object_path = ""  # the compiled NAME.bpf.o
     ring = "events"
@@ -79,13 +80,19 @@ class Clock:
     def __init__(self) -> None:
         self.offset = time.time() - time.monotonic()
         self.start_ns = time.monotonic_ns()
+        self._sec, self._sec_iso = -1, ""
 
     def wall(self, ktime_ns: int) -> float:
         return ktime_ns / 1e9 + self.offset
 
     def iso(self, ktime_ns: int) -> str:
-        return datetime.fromtimestamp(self.wall(ktime_ns), UTC).isoformat(
-            timespec="microseconds").replace("+00:00", "Z")
+        """RFC 3339 UTC with microseconds; the date part is formatted once per second."""
+        us = int(self.wall(ktime_ns) * 1e6)
+        sec = us // 1_000_000
+        if sec != self._sec:
+            self._sec = sec
+            self._sec_iso = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._sec_iso}.{us % 1_000_000:06d}Z"
 
     def relative(self, ktime_ns: int) -> float:
         return (ktime_ns - self.start_ns) / 1e9
@@ -115,12 +122,12 @@ def run(tool: Tool, args: argparse.Namespace) -> int:
     try:
         check_ring_size(ring_bytes)
     except BPFError as exc:
-        raise UsageError(f"--ring-buffer-kb: {exc}") from None
+        raise UsageError(f"bpfkit {tool.name}: --ring-buffer-kb: {exc}") from None
     if args.interval <= 0:
-        raise UsageError("--interval must be positive")
+        raise UsageError(f"bpfkit {tool.name}: --interval must be positive")
     flags = _Flags()
+    clock = tool.clock = Clock()
     out = Output(args.output)
-    clock = Clock()
     sink: Any = JsonSink(out) if args.json else TextSink(out, tool.columns(args))
     with BPFObject.open(tool.object_path) as obj:
         obj.maps[tool.ring].max_entries = ring_bytes

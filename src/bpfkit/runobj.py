@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import select
 import sys
 import time
@@ -12,6 +11,7 @@ from typing import Any
 from .core.errors import BPFError, BPFNameError
 from .core.maps import RingBufMap
 from .core.object import BPFObject
+from .output import JsonSink, Output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,12 +53,6 @@ def _assign(obj: BPFObject, spec: str) -> None:
     raise BPFError(f"--set: no global named {name!r} (this object has: {', '.join(known) or 'none'})")
 
 
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).hex()
-    raise TypeError(type(v).__name__)
-
-
 def run(args: argparse.Namespace) -> int:
     with BPFObject.open(args.object) as obj:
         for spec in args.assign:
@@ -76,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"running {obj.name}: {len(obj.progs)} program(s) attached. Ctrl+C to stop.",
               file=sys.stderr, flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
-        out = sys.stdout
+        sink = JsonSink(Output())
         try:
             while deadline is None or time.monotonic() < deadline:
                 wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
@@ -85,10 +79,9 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     time.sleep(wait)
                 for rb in readers:
-                    for ev in rb.read_available():
-                        rec = ev._asdict() if hasattr(ev, "_asdict") else {"data": bytes(ev)}
-                        out.write(json.dumps({"ring": rb.name, **rec}, default=_json_default) + "\n")
-                out.flush()
+                    sink.write_records({"ring": rb.name, **(ev._asdict() if hasattr(ev, "_asdict")
+                                                           else {"data": bytes(ev)})}
+                                       for ev in rb.read_available())
         except KeyboardInterrupt:
             pass
         for rb in readers:

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from ..core.errors import BPFError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -29,7 +31,10 @@ class Output:
         if self.path is None:
             sys.stdout.flush()
             return sys.stdout.fileno()
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise BPFError(f"cannot open {self.path} for writing: {exc.strerror}") from None
 
     def write(self, text: str) -> None:
         data = memoryview(text.encode("utf-8", "backslashreplace"))
@@ -41,7 +46,12 @@ class Output:
         """After logrotate moved the file: continue in a new file at ``path``."""
         if self.path is None:
             return
-        old, self._fd = self._fd, self._open()
+        try:
+            new = self._open()
+        except BPFError as exc:  # keep writing where we were rather than lose events
+            print(f"bpfkit: {exc}; still writing to the old file", file=sys.stderr)
+            return
+        old, self._fd = self._fd, new
         os.close(old)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import time
 from ...core import system
 from ...core.errors import UsageError
 from ...output import escape
-from ...runner import Clock, Tool
+from ...runner import Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,18 +49,18 @@ class FileOpen(Tool):
         ro = obj.rodata
         if args.pid is not None:
             if args.pid <= 0:
-                raise UsageError("--pid must be a positive process id")
+                raise UsageError("bpfkit fileopen: --pid must be a positive process id")
             ro.targ_tgid = args.pid
         if args.uid is not None:
             if not 0 <= args.uid < 2**32 - 1:
-                raise UsageError("--uid must be a user id (0..4294967294)")
+                raise UsageError("bpfkit fileopen: --uid must be a user id (0..4294967294)")
             ro.targ_uid = args.uid
         if args.comm is not None:
             comm = args.comm.encode()[:15]  # the kernel keeps 15 bytes of a command name
             ro.targ_comm = comm
         if args.min_lat_ms is not None:
             if args.min_lat_ms < 0:
-                raise UsageError("--min-lat-ms cannot be negative")
+                raise UsageError("bpfkit fileopen: --min-lat-ms cannot be negative")
             ro.min_latency_ns = int(args.min_lat_ms * 1e6)
         ro.targ_failed = bool(args.failed)
         # open(2) and creat(2) exist on x86-64 but not on arm64: skip absent hooks.
@@ -68,7 +68,6 @@ class FileOpen(Tool):
             if not system.tracepoint_exists("syscalls", f"sys_enter_{sc}"):
                 obj.progs[f"enter_{sc}"].autoload = False
                 obj.progs[f"exit_{sc}"].autoload = False
-        self.clock = Clock()
         self._sec, self._sec_text = -1, ""
 
     def columns(self, args: argparse.Namespace) -> list[tuple[str, int]]:
