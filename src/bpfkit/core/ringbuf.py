@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 PAGE = mmap.PAGESIZE
-# Native formats: struct copies them with one memcpy (a single 8-byte load or
-# store), while '<Q' moves byte by byte, and a torn consumer position makes the
-# kernel see a full ring.
+# Positions are read with native formats (one 8-byte load). The consumer
+# position is written through a memoryview cast to 'Q': a single 8-byte store.
+# Never struct.pack_into: it zero-fills the target before storing, so for an
+# instant the kernel sees consumer_pos == 0, takes the ring for full and drops.
 _U64 = struct.Struct("@Q")
 _U32 = struct.Struct("@I")
 
@@ -45,7 +46,7 @@ PUBLISH_EVERY = 4096
 def _compile_drain(codec: Codec | None, size: int) -> Callable[..., tuple[list[Any], int]]:
     """Generate the record loop for one event type, with its decoder inlined:
     one struct unpack and one tuple build per event, no Python call."""
-    ns: dict[str, Any] = {"_new": tuple.__new__, "_hdr": _U32.unpack_from, "_pub": _U64.pack_into,
+    ns: dict[str, Any] = {"_new": tuple.__new__, "_hdr": _U32.unpack_from,
                           "_S": struct.Struct("<" + (codec.fmt if codec else "")),
                           "_slow": codec.decode if codec else None}
     if codec is None:
@@ -56,7 +57,7 @@ def _compile_drain(codec: Codec | None, size: int) -> Callable[..., tuple[list[A
     else:
         build, full = codec.top_expr(ns), f"n >= {codec.size}"
     src = f"""
-def drain(data, cons_map, cons, prod, limit, _u=_S.unpack_from):
+def drain(data, cons_pos, cons, prod, limit, _u=_S.unpack_from):
     out = []
     append = out.append
     count = 0
@@ -74,7 +75,7 @@ def drain(data, cons_map, cons, prod, limit, _u=_S.unpack_from):
                 append(_slow(data[off + 8: off + 8 + n]))
             count += 1
             if not count % {PUBLISH_EVERY}:
-                _pub(cons_map, 0, cons + ((n + 15) & ~7))
+                cons_pos[0] = cons + ((n + 15) & ~7)
         cons += (n + 15) & ~7
     return out, cons
 """
@@ -102,6 +103,7 @@ class RingBuffer:
         self._stopped = False
         fd = rmap.fd
         self._cons = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        self._cons_pos = memoryview(self._cons).cast("Q")  # [0]: the consumer position
         self._data = mmap.mmap(fd, PAGE + 2 * self.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
         self._ep = select.epoll()
         self._ep.register(fd, select.EPOLLIN)
@@ -131,11 +133,11 @@ class RingBuffer:
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            out, cons = self._drain(self._data, self._cons, cons, prod, limit)
+            out, cons = self._drain(self._data, self._cons_pos, cons, prod, limit)
         finally:
             if gc_was_on:
                 gc.enable()
-        _U64.pack_into(self._cons, 0, cons)  # one aligned store: single-copy atomic on 64-bit
+        self._cons_pos[0] = cons
         self.events += len(out)
         return out
     def poll(self, timeout: float | None = None) -> list[Any]:
@@ -185,6 +187,7 @@ class RingBuffer:
 
     def close(self) -> None:
         self._stopped = True
+        self._cons_pos.release()
         for res in (self._ep, self._cons, self._data):
             try:
                 res.close()
