@@ -47,6 +47,7 @@ bench: build
 	bash scripts/install-system-deps.sh --bench
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ringbuf_throughput.py
+	$(BIN)/python bench/fileopen.py
 
 clean:
 	find . -name '*.bpf.o' -o -name '*.bpf.o.d' | xargs rm -f

@@ -1,28 +1,43 @@
-"""The `bpfkit` command: thin. Parses arguments and runs one subcommand."""
+"""The `bpfkit` command: thin. Parses arguments and runs one subcommand.
+
+Start-up is part of the product (a monitor restarted by systemd, a one-shot
+trace), so only the chosen subcommand's parser and modules are built and
+imported, argparse only when needed (see argv.py); the full parser exists
+for `bpfkit --help` and unknown commands.
+"""
 
 from __future__ import annotations
 
-import argparse
-import signal
+import gc
 import sys
-from collections.abc import Callable, Sequence
 
-from .core.errors import BPFError, BPFLoadError, UsageError
+from .argv import Parser, parser_class
+
+try:
+    import _signal as signal  # the C module; `signal` wraps it in enums (~4 ms)
+except ImportError:  # pragma: no cover - not CPython
+    import signal  # type: ignore[no-redef]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+
     from .runner import Tool
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+# -- built-in subcommands: (help, set-up of its parser) ------------------------------
+def _setup_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sources", nargs="+", metavar="FILE.bpf.c")
+    p.add_argument("-o", "--output", metavar="OUT", help="object path (default: FILE.bpf.o)")
+    p.add_argument("--force", action="store_true", help="compile even when up to date")
+    p.add_argument("--verbose", "-v", action="store_true", help="print the clang command")
+    p.set_defaults(func=_cmd_build)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from .core.build import build
+    from .core.errors import UsageError
 
     if args.output and len(args.sources) > 1:
         raise UsageError("bpfkit build: -o takes one source file")
@@ -33,60 +48,75 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_doctor(args: argparse.Namespace) -> int:
+def _setup_doctor(p: argparse.ArgumentParser) -> None:
     from . import doctor
 
-    return doctor.run(args)
+    doctor.add_arguments(p)
+    p.set_defaults(func=doctor.run)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _setup_run(p: argparse.ArgumentParser) -> None:
     from . import runobj
 
-    return runobj.run(args)
+    runobj.add_arguments(p)
+    p.set_defaults(func=runobj.run)
+
+
+BUILTINS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "doctor": ("what this kernel offers (BTF, tracefs, hooks that load)", _setup_doctor),
+    "build": ("compile .bpf.c files to CO-RE objects (clang, vmlinux.h)", _setup_build),
+    "run": ("load and attach an object, print its ring-buffer events as JSON lines", _setup_run),
+}
+
+
+def _setup_tool(tool: Tool) -> Callable[[argparse.ArgumentParser], None]:
+    def setup(p: argparse.ArgumentParser) -> None:
+        from .runner import add_runner_arguments, run
+
+        tool.add_arguments(p)
+        add_runner_arguments(p)
+        p.set_defaults(func=lambda args: run(tool, args))
+
+    return setup
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="bpfkit", description="Load, run and build CO-RE eBPF programs from Python.")
-    p.add_argument("--version", action="version", version=_version())
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    d = sub.add_parser("doctor", help="what this kernel offers (BTF, tracefs, hooks that load)")
-    from .doctor import add_arguments as doctor_args
-
-    doctor_args(d)
-    d.set_defaults(func=_cmd_doctor)
-
-    b = sub.add_parser("build", help="compile .bpf.c files to CO-RE objects (clang, vmlinux.h)")
-    b.add_argument("sources", nargs="+", metavar="FILE.bpf.c")
-    b.add_argument("-o", "--output", metavar="OUT", help="object path (default: FILE.bpf.o)")
-    b.add_argument("--force", action="store_true", help="compile even when up to date")
-    b.add_argument("--verbose", "-v", action="store_true", help="print the clang command")
-    b.set_defaults(func=_cmd_build)
-
-    r = sub.add_parser("run", help="load and attach an object, print its ring-buffer events as JSON lines")
-    from .runobj import add_arguments as run_args
-
-    run_args(r)
-    r.set_defaults(func=_cmd_run)
-
-    from .runner import add_runner_arguments
+    """Every subcommand (imports every tool): for --help and unknown commands."""
     from .tools import discover
 
+    cls = parser_class()
+    p = cls(prog="bpfkit", description="Load, run and build CO-RE eBPF programs from Python.")
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=cls)
+    commands = dict(BUILTINS)
     for tool in discover().values():
-        t = sub.add_parser(tool.name, help=tool.help, description=tool.help)
-        tool.add_arguments(t)
-        add_runner_arguments(t)
-        t.set_defaults(func=_tool_runner(tool))
+        commands[tool.name] = (tool.help, _setup_tool(tool))
+    for name, (help_, setup) in commands.items():
+        setup(sub.add_parser(name, help=help_, description=help_))
     return p
 
 
-def _tool_runner(tool: Tool) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from .runner import run as run_tool
+def parse_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """The parsed command line; None when no command was given (help is printed)."""
+    cmd = argv[0] if argv else ""
+    setup = None
+    if cmd in BUILTINS:
+        help_, setup = BUILTINS[cmd]
+    elif cmd and not cmd.startswith("-"):
+        from . import tools
 
-        return run_tool(tool, args)
-
-    return run
+        if cmd in tools.names():
+            tool = tools.load(cmd)
+            help_, setup = tool.help, _setup_tool(tool)
+    if setup is None:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "func", None):
+            build_parser().print_help(sys.stderr)
+            return None
+        return args
+    p = Parser(prog=f"bpfkit {cmd}", description=help_)
+    setup(p)  # type: ignore[arg-type]
+    return p.parse_args(argv[1:])
 
 
 def _version() -> str:
@@ -96,16 +126,21 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Start-up allocates thousands of long-lived objects (modules, argparse,
+    # BTF types); collections that walk them cost milliseconds and free
+    # nothing. The runner freezes them and turns collection back on.
+    gc.disable()
     # SIGTERM stops like Ctrl+C; SIGPIPE (| head) ends quietly.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    from .core.errors import BPFError, BPFLoadError, UsageError
+
     verbose = False
     try:
-        args = build_parser().parse_args(argv)
-        verbose = bool(getattr(args, "verbose", False))
-        if not getattr(args, "func", None):
-            build_parser().print_help(sys.stderr)
+        args = parse_args(sys.argv[1:] if argv is None else list(argv))
+        if args is None:
             return 2
+        verbose = bool(getattr(args, "verbose", False))
         return args.func(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
@@ -120,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    finally:
+        gc.enable()
 
 
 if __name__ == "__main__":

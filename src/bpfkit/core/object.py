@@ -216,6 +216,17 @@ class BPFObject:
         return links
 
     def detach(self) -> None:
+        links = [link for p in self.progs for link in p.links if link.attached]
+        if len(links) > 1:
+            # Releasing a (syscall) tracepoint link waits for an RCU grace
+            # period, ~80 ms here; released at once, the links share one.
+            import threading
+
+            threads = [threading.Thread(target=link.destroy) for link in links]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         for p in self.progs:
             p.detach()
 

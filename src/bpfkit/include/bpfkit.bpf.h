@@ -13,6 +13,26 @@
  * Set from Python before load: obj.rodata.bpfkit_wakeup_bytes = 65536. */
 const volatile __u64 bpfkit_wakeup_bytes = 0;
 
+/* Records of the syscalls:sys_enter_* and sys_exit_* tracepoints. Their
+ * layout is a stable ABI (tracefs events/syscalls/NAME/format): the common
+ * 8-byte header, the syscall number, then the arguments or the return value.
+ * Prefer these to vmlinux.h's trace_event_raw_sys_enter/exit: those carry
+ * CO-RE relocations, and one relocation makes libbpf read and parse the whole
+ * kernel BTF (~6 MB, ~15 ms of start-up) at load. */
+struct bpfkit_sys_enter {
+	__u64 __common;
+	__s32 nr;
+	__u32 __pad;
+	__u64 args[6];
+};
+
+struct bpfkit_sys_exit {
+	__u64 __common;
+	__s32 nr;
+	__u32 __pad;
+	__s64 ret;
+};
+
 /* BPFKIT_RINGBUF(events, 1 << 24, struct event);
  * Declares ring buffer map `events` plus a .bss record that counts, in the
  * kernel, every event that could not be reserved (ring full) and keeps

@@ -10,11 +10,12 @@ from __future__ import annotations
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _TABLE = {c: _NAMED.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 _TABLE[ord("\\")] = "\\\\"
-_NEEDS = frozenset(chr(c) for c in _TABLE)
 
 
 def escape(s: str) -> str:
     """``s`` with control characters and backslashes escaped (fast when clean)."""
-    if _NEEDS.isdisjoint(s):
+    # isprintable() is False for every control character (one C loop); strings
+    # it rejects for other reasons (e.g. U+00A0) come back from translate as they were.
+    if s.isprintable() and "\\" not in s:
         return s
     return s.translate(_TABLE)

@@ -3,7 +3,6 @@ as aligned text or JSON lines, written once per batch."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -60,22 +59,32 @@ class Output:
 
 
 class TextSink:
-    """Aligned columns; the last column is free width. Cells must be escaped already."""
+    """Aligned columns; the last column is free width.
 
-    def __init__(self, out: Output, columns: Sequence[tuple[str, int]]) -> None:
+    A column is (header, width) or (header, width, spec): negative width is
+    right-aligned, spec formats a number cell printf-style (".3f"), so rows can carry
+    ints and floats rather than strings made one by one. String cells must be
+    escaped already.
+    """
+
+    def __init__(self, out: Output, columns: Sequence[tuple[Any, ...]]) -> None:
         self.out = out
-        widths = [w for _, w in columns]
-        # Negative width: right-aligned. The last column is not padded.
-        parts = [f"{{:>{-w}}}" if w < 0 else f"{{:<{w}}}" for w in widths[:-1]] + ["{}"]
-        self._fmt = " ".join(parts).format
-        self.header = self._fmt(*(h for h, _ in columns))
+        heads, cells = [], []
+        for k, (_, width, *spec) in enumerate(columns):
+            # printf-style: %-formatting a row is about twice as fast as str.format
+            pad = "" if k == len(columns) - 1 else (str(-width) if width < 0 else f"-{width}")
+            heads.append(f"%{pad}s")
+            cells.append(f"%{pad}{spec[0] if spec else 's'}")
+        self._fmt = " ".join(cells).__mod__
+        self.header = " ".join(heads) % tuple(c[0] for c in columns)
 
     def write_header(self) -> None:
         self.out.write(self.header + "\n")
 
     def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
-        fmt = self._fmt
-        self.out.write("".join(fmt(*r) + "\n" for r in rows))
+        text = "\n".join(map(self._fmt, rows))  # C loops only: this runs per event
+        if text:
+            self.out.write(text + "\n")
 
 
 def _default(v: Any) -> Any:
@@ -88,6 +97,8 @@ class JsonSink:
     """One JSON object per line; ASCII-only, so valid for any bytes traced."""
 
     def __init__(self, out: Output) -> None:
+        import json  # only JSON mode pays for it
+
         self.out = out
         self._dumps = json.JSONEncoder(separators=(",", ":"), default=_default).encode
 

@@ -3,19 +3,27 @@ declaring options, .rodata configuration and event -> row/record."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..runner import Tool
 
 
+def names() -> list[str]:
+    """Tool package names, found without importing them (start-up stays cheap)."""
+    here = __path__[0]
+    return sorted(e.name for e in os.scandir(here)
+                  if e.is_dir() and os.path.exists(os.path.join(e.path, "__init__.py")))
+
+
+def load(name: str) -> Tool:
+    from importlib import import_module
+
+    return import_module(f"{__name__}.{name}").TOOL
+
+
 def discover() -> dict[str, Tool]:
-    """Every tool package under bpfkit.tools, by name."""
-    tools: dict[str, Tool] = {}
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.ispkg:
-            tool = importlib.import_module(f"{__name__}.{mod.name}").TOOL
-            tools[tool.name] = tool
-    return tools
+    """Every tool, by command name."""
+    tools = (load(n) for n in names())
+    return {t.name: t for t in tools}

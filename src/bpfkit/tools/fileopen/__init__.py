@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
-import time
 
 from ...core import system
 from ...core.errors import UsageError
@@ -14,6 +12,7 @@ from ...runner import Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from ...core.object import BPFObject
@@ -68,39 +67,33 @@ class FileOpen(Tool):
             if not system.tracepoint_exists("syscalls", f"sys_enter_{sc}"):
                 obj.progs[f"enter_{sc}"].autoload = False
                 obj.progs[f"exit_{sc}"].autoload = False
-        self._sec, self._sec_text = -1, ""
 
-    def columns(self, args: argparse.Namespace) -> list[tuple[str, int]]:
-        cols = [("TIME", 8)]
+    def columns(self, args: argparse.Namespace) -> list[tuple[Any, ...]]:
+        cols: list[tuple[Any, ...]] = [("TIME", 8)]
         if args.timestamp:
-            cols.append(("SECONDS", -10))
-        return [*cols, ("PID", -7), ("UID", -6), ("COMM", 16), ("LATENCY", -10), ("FD", -13),
+            cols.append(("SECONDS", -10, ".6f"))
+        return [*cols, ("PID", -7), ("UID", -6), ("COMM", 16), ("LATENCY", -10, ".3f"), ("FD", -13),
                 ("FILENAME", 0)]
 
-    def _hms(self, ts_ns: int) -> str:
-        wall = self.clock.wall(ts_ns)
-        sec = int(wall)
-        if sec != self._sec:  # strftime once per second, not once per event
-            self._sec, self._sec_text = sec, time.strftime("%H:%M:%S", time.localtime(sec))
-        return self._sec_text
+    def keep(self, ev: Any, args: argparse.Namespace) -> bool:  # type: ignore[override]
+        return args.name is None or args.name in ev.path
 
-    def row(self, ev: Any, args: argparse.Namespace) -> tuple[str, ...] | None:
-        path = ev.path
-        if args.name is not None and args.name not in path:
-            return None
+    def row(self, ev: Any, args: argparse.Namespace) -> tuple[Any, ...] | None:
+        # Runs once per event at up to ~250k events/s: numbers go to the
+        # column's format spec as they are, strings are escaped.
+        path = escape(ev.path)
         if ev.truncated:
             path += "..."  # visibly cut, never silently
-        cells = [self._hms(ev.ts_ns)]
+        ret = ev.ret
+        fd = ret if ret >= 0 else fd_text(ret)
+        ts = ev.ts_ns
         if args.timestamp:
-            cells.append(f"{self.clock.relative(ev.ts_ns):.6f}")
-        cells += [str(ev.pid), str(ev.uid), escape(ev.comm), f"{ev.latency_ns / 1e6:.3f}",
-                  fd_text(ev.ret), escape(path)]
-        return tuple(cells)
+            return (self.clock.hms(ts), self.clock.relative(ts), ev.pid, ev.uid, escape(ev.comm),
+                    ev.latency_ns / 1e6, fd, path)
+        return (self.clock.hms(ts), ev.pid, ev.uid, escape(ev.comm), ev.latency_ns / 1e6, fd, path)
 
     def record(self, ev: Any, args: argparse.Namespace) -> dict[str, Any] | None:
         path = ev.path
-        if args.name is not None and args.name not in path:
-            return None
         ret = ev.ret
         return {"event": "open", "syscall": SYSCALLS[ev.syscall] if ev.syscall < 4 else ev.syscall,
                 "pid": ev.pid, "tid": ev.tid, "uid": ev.uid, "comm": ev.comm,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* fileopen.bpf.c: every open/openat/openat2/creat with its latency and result.
- * Syscall tracepoints only (no kprobes needed). Filters run at syscall entry so
+ * Syscall tracepoints only (no kprobes needed), read without CO-RE
+ * relocations, so loading never parses the kernel BTF. Filters run at syscall entry so
  * filtered-out opens cost no ring buffer space; the path is read at exit,
  * when the kernel has copied it and the result is known. */
 #include "vmlinux.h"
@@ -44,7 +45,7 @@ struct {
 	__type(value, struct scratch);
 } heap SEC(".maps");
 
-BPFKIT_RINGBUF(events, 1 << 24, struct fileopen_event);
+BPFKIT_RINGBUF(events, 1 << 22, struct fileopen_event); /* the runner sets --ring-buffer-kb */
 
 static __always_inline bool comm_matches(void)
 {
@@ -133,43 +134,43 @@ out:
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
-int enter_open(struct trace_event_raw_sys_enter *ctx)
+int enter_open(struct bpfkit_sys_enter *ctx)
 {
 	return on_enter((const char *)ctx->args[0], (__s32)ctx->args[1], FO_OPEN);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
-int enter_openat(struct trace_event_raw_sys_enter *ctx)
+int enter_openat(struct bpfkit_sys_enter *ctx)
 {
 	return on_enter((const char *)ctx->args[1], (__s32)ctx->args[2], FO_OPENAT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+int enter_openat2(struct bpfkit_sys_enter *ctx)
 {
-	struct open_how how = {};
+	__u64 flags = 0; /* struct open_how starts with its u64 flags (uapi) */
 
-	bpf_probe_read_user(&how, sizeof(how.flags), (void *)ctx->args[2]);
-	return on_enter((const char *)ctx->args[1], (__s32)how.flags, FO_OPENAT2);
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
+	return on_enter((const char *)ctx->args[1], (__s32)flags, FO_OPENAT2);
 }
 
 SEC("tracepoint/syscalls/sys_enter_creat")
-int enter_creat(struct trace_event_raw_sys_enter *ctx)
+int enter_creat(struct bpfkit_sys_enter *ctx)
 {
 	/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode) */
 	return on_enter((const char *)ctx->args[0], 00100 | 01 | 01000, FO_CREAT);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_open(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_openat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_openat2(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_creat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 char LICENSE[] SEC("license") = "GPL";

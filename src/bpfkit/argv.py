@@ -1,0 +1,200 @@
+"""Command-line parsing that imports argparse only when it has work to do.
+
+A ``Parser`` records its ``add_argument()`` calls. ``parse_args()`` first
+tries a strict little parser that knows exact option names, store /
+store_true / append with ``type`` and ``choices``, and positionals (one value
+or ``nargs="+"``). Anything else -- ``--help``, an abbreviated or unknown
+option, clustered short flags, a missing or bad value -- goes to a real
+argparse parser built from the same records, so help and error messages are
+argparse's own. Why: argparse pulls in re, enum and gettext, ~9 ms, a quarter
+of a monitor's start-up, and a systemd-restarted monitor never needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
+
+_FAST_ACTIONS = ("store", "store_true", "append")
+
+
+class _Defer(Exception):
+    """The fast path cannot decide: argparse must."""
+
+
+class _Group:
+    def __init__(self, parser: Parser, title: str | None, description: str | None) -> None:
+        self._parser, self.title, self.description = parser, title, description
+
+    def add_argument(self, *names: str, **kw: Any) -> None:
+        self._parser._records.append((self, names, kw))
+
+
+class Parser:
+    """The subset of argparse.ArgumentParser a subcommand's set-up uses."""
+
+    def __init__(self, prog: str | None = None, description: str | None = None) -> None:
+        self.prog, self.description = prog, description
+        self._records: list[tuple[_Group | None, tuple[str, ...], dict[str, Any]]] = []
+        self._defaults: dict[str, Any] = {}
+
+    def add_argument(self, *names: str, **kw: Any) -> None:
+        self._records.append((None, names, kw))
+
+    def add_argument_group(self, title: str | None = None, description: str | None = None) -> _Group:
+        return _Group(self, title, description)
+
+    def set_defaults(self, **kw: Any) -> None:
+        self._defaults.update(kw)
+
+    def parse_args(self, argv: Sequence[str]) -> Any:
+        try:
+            return self._fast(list(argv))
+        except _Defer:
+            return self.to_argparse().parse_args(argv)
+
+    def to_argparse(self) -> argparse.ArgumentParser:
+        p = parser_class()(prog=self.prog, description=self.description)
+        groups: dict[int, Any] = {}
+        for group, names, kw in self._records:
+            target: Any = p
+            if group is not None:
+                if id(group) not in groups:
+                    groups[id(group)] = p.add_argument_group(group.title, group.description)
+                target = groups[id(group)]
+            target.add_argument(*names, **kw)
+        p.set_defaults(**self._defaults)
+        return p
+
+    # -- the fast path --------------------------------------------------------------
+    def _fast(self, argv: list[str]) -> SimpleNamespace:
+        options: dict[str, tuple[str, dict[str, Any]]] = {}
+        positionals: list[tuple[str, dict[str, Any]]] = []
+        ns: dict[str, Any] = {}
+        for _, names, kw in self._records:
+            action = kw.get("action", "store")
+            if names[0][0] != "-":
+                positionals.append((kw.get("dest", names[0]), kw))
+                continue
+            dest = kw.get("dest") or _dest(names)
+            ns[dest] = kw.get("default", False if action == "store_true" else None)
+            for n in names:
+                options[n] = (dest, kw)
+        ns.update(self._defaults)  # parser-level defaults win, as in argparse
+
+        values: list[str] = []
+        runs = 0  # separate stretches of positional values
+        last_was_value = False
+        i = 0
+        while i < len(argv):
+            tok = argv[i]
+            i += 1
+            if tok.startswith("-") and tok != "-":
+                last_was_value = False
+                name, eq, value = tok.partition("=") if tok.startswith("--") else (tok, "", "")
+                if name not in options:
+                    raise _Defer
+                dest, kw = options[name]
+                action = kw.get("action", "store")
+                if action not in _FAST_ACTIONS or "nargs" in kw or kw.get("const") is not None:
+                    raise _Defer
+                if action == "store_true":
+                    if eq:
+                        raise _Defer
+                    ns[dest] = True
+                    continue
+                if not eq:
+                    if i >= len(argv) or argv[i].startswith("-"):
+                        raise _Defer
+                    value = argv[i]
+                    i += 1
+                v = _convert(kw, value)
+                if action == "append":
+                    ns[dest] = [*(ns[dest] or ()), v]
+                else:
+                    ns[dest] = v
+            else:
+                if not last_was_value:
+                    runs += 1
+                last_was_value = True
+                values.append(tok)
+        for dest, kw in options.values():
+            if kw.get("required") and ns.get(dest) is None:
+                raise _Defer
+        self._assign_positionals(positionals, values, runs, ns)
+        return SimpleNamespace(**ns)
+
+    @staticmethod
+    def _assign_positionals(positionals: list[tuple[str, dict[str, Any]]], values: list[str],
+                            runs: int, ns: dict[str, Any]) -> None:
+        if runs > 1 or (values and not positionals):
+            raise _Defer
+        for k, (dest, kw) in enumerate(positionals):
+            nargs = kw.get("nargs")
+            if nargs == "+" and k == len(positionals) - 1:
+                if not values:
+                    raise _Defer
+                ns[dest] = [_convert(kw, v) for v in values]
+                values = []
+            elif nargs is None and values:
+                ns[dest] = _convert(kw, values.pop(0))
+            else:
+                raise _Defer
+        if values:
+            raise _Defer
+
+
+def _dest(names: tuple[str, ...]) -> str:
+    longs = [n for n in names if n.startswith("--")]
+    return (longs[0] if longs else names[0]).lstrip("-").replace("-", "_")
+
+
+def _convert(kw: dict[str, Any], text: str) -> Any:
+    try:
+        value = kw["type"](text) if "type" in kw else text
+    except Exception:  # argparse says what was wrong
+        raise _Defer from None
+    if "choices" in kw and value not in kw["choices"]:
+        raise _Defer
+    return value
+
+
+_parser_cls: type[argparse.ArgumentParser] | None = None
+
+
+def parser_class() -> type[argparse.ArgumentParser]:
+    """argparse.ArgumentParser whose usage errors are one line on stderr, exit 2."""
+    global _parser_cls
+    if _parser_cls is None:
+        import argparse
+
+        from .core.errors import UsageError
+
+        class _Formatter(argparse.HelpFormatter):
+            # argparse builds a formatter per add_argument(); its default width
+            # comes from shutil, whose import (bz2, lzma, ...) costs ms.
+            def __init__(self, prog: str, **kw: Any) -> None:
+                if kw.get("width") is None:
+                    try:
+                        cols = int(os.environ.get("COLUMNS") or 0) or os.get_terminal_size().columns
+                    except (ValueError, OSError):
+                        cols = 80
+                    kw["width"] = max(cols - 2, 40)
+                super().__init__(prog, **kw)
+
+        class _Parser(argparse.ArgumentParser):
+            def __init__(self, *a: Any, **kw: Any) -> None:
+                kw.setdefault("formatter_class", _Formatter)
+                super().__init__(*a, **kw)
+
+            def error(self, message: str) -> None:  # type: ignore[override]
+                raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+        _parser_cls = _Parser
+    return _parser_cls
