@@ -48,6 +48,7 @@ bench: build
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ringbuf_throughput.py
 	$(BIN)/python bench/fileopen.py
+	$(BIN)/python bench/tcptrack.py
 
 clean:
 	find . -name '*.bpf.o' -o -name '*.bpf.o.d' | xargs rm -f

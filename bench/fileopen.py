@@ -49,15 +49,15 @@ def attachments(pid: int) -> int:
     return n
 
 
-def start(cmd: list[str], out_path: Path) -> tuple[subprocess.Popen, float]:
+def start(cmd: list[str], out_path: Path, err_path: Path | None = None) -> tuple[subprocess.Popen, float]:
     """Start a tracer writing to out_path; wait until it holds its openat links.
 
     Every tracer is timed the same way (its stdout is a file, so a header line
     is not flushed); bench/startup.py measures start-up more precisely.
     """
     t0 = time.perf_counter()
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    with open(out_path, "wb") as out, open(err_path or os.devnull, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
     while attachments(proc.pid) < 2:
         if proc.poll() is not None or time.perf_counter() - t0 > 20:
             raise RuntimeError(f"{cmd[0]} did not attach")

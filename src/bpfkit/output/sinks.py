@@ -75,11 +75,13 @@ class TextSink:
             pad = "" if k == len(columns) - 1 else (str(-width) if width < 0 else f"-{width}")
             heads.append(f"%{pad}s")
             cells.append(f"%{pad}{spec[0] if spec else 's'}")
-        self._fmt = " ".join(cells).__mod__
-        self.header = " ".join(heads) % tuple(c[0] for c in columns)
+        self._fmt = (" ".join(cells) or "%s").__mod__
+        # No columns: free-form lines, rows are (line,), and there is no header.
+        self.header = " ".join(heads) % tuple(c[0] for c in columns) if columns else None
 
     def write_header(self) -> None:
-        self.out.write(self.header + "\n")
+        if self.header is not None:
+            self.out.write(self.header + "\n")
 
     def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
         text = "\n".join(map(self._fmt, rows))  # C loops only: this runs per event
