@@ -124,6 +124,7 @@ _fn("bpf_link__destroy", c_int, P)
 _fn("bpf_map_lookup_elem", c_int, c_int, c_void_p, c_void_p)
 _fn("bpf_map_update_elem", c_int, c_int, c_void_p, c_void_p, c_uint64)
 _fn("bpf_map_delete_elem", c_int, c_int, c_void_p)
+_fn("bpf_map_lookup_and_delete_elem", c_int, c_int, c_void_p, c_void_p)
 _fn("bpf_map_get_next_key", c_int, c_int, c_void_p, c_void_p)
 _fn("bpf_map_lookup_batch", c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
     POINTER(c_uint32), POINTER(MapBatchOpts))

@@ -362,4 +362,12 @@ def make_map(obj: BPFObject, ptr: int) -> Map:
         return ArrayMap(obj, ptr)
     if t == MapType.RINGBUF:
         return RingBufMap(obj, ptr)
+    if t in (MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER):
+        from .valuemaps import BloomFilterMap, QueueMap
+
+        return BloomFilterMap(obj, ptr) if t == MapType.BLOOM_FILTER else QueueMap(obj, ptr)
+    if t == MapType.LPM_TRIE:
+        from .lpm import LpmTrieMap
+
+        return LpmTrieMap(obj, ptr)
     return Map(obj, ptr)
