@@ -64,9 +64,38 @@ class Program:
         self.section: str = lib.bpf_program__section_name(ptr).decode()
         self.kind = kind_of_section(self.section)
         self.links: list[Link] = []
+        self._log_buf: ctypes.Array[ctypes.c_char] | None = None
 
     def __repr__(self) -> str:
         return f"<Program {self.name} SEC({self.section!r})>"
+
+    # -- verifier log on request -----------------------------------------------------
+    @property
+    def log_level(self) -> int:
+        return lib.bpf_program__log_level(self._ptr)
+
+    @log_level.setter
+    def log_level(self, level: int) -> None:
+        """1: the verifier's summary (and, on a rejection, the path it rejected);
+        2: every instruction it checked with the register state. Kept even when
+        the load succeeds: read it from ``verifier_log``."""
+        if self._obj.loaded:
+            raise BPFError(f"program {self.name!r}: log_level can only change before obj.load()")
+        if level not in (0, 1, 2):
+            raise ValueError("log_level is 0, 1 or 2")
+        # The load fails (ENOSPC) if the log does not fit: level 2 logs are big.
+        size = (64 << 20) if level == 2 else (4 << 20) if level == 1 else 0
+        self._log_buf = ctypes.create_string_buffer(size) if size else None
+        lib.bpf_program__set_log_buf(self._ptr, self._log_buf, size)
+        lib.bpf_program__set_log_level(self._ptr, level)
+
+    @property
+    def verifier_log(self) -> str:
+        """What the verifier said while loading this program (set log_level first)."""
+        if self._log_buf is None:
+            raise BPFError(f"program {self.name!r}: set log_level = 1 or 2 before obj.load() "
+                           "to keep the verifier log")
+        return self._log_buf.value.decode(errors="replace")
 
     @property
     def autoload(self) -> bool:
