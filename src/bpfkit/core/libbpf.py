@@ -72,6 +72,15 @@ class MapBatchOpts(Structure):
     _fields_ = [("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)]
 
 
+class TestRunOpts(Structure):  # struct bpf_test_run_opts
+    _fields_ = [("sz", c_size_t), ("data_in", c_void_p), ("data_out", c_void_p),
+                ("data_size_in", c_uint32), ("data_size_out", c_uint32),
+                ("ctx_in", c_void_p), ("ctx_out", c_void_p),
+                ("ctx_size_in", c_uint32), ("ctx_size_out", c_uint32),
+                ("retval", c_uint32), ("repeat", c_int), ("duration", c_uint32),
+                ("flags", c_uint32), ("cpu", c_uint32), ("batch_size", c_uint32)]
+
+
 def _fn(name: str, restype, *argtypes) -> None:
     f = getattr(lib, name)
     f.restype = restype
@@ -124,6 +133,7 @@ _fn("bpf_program__attach_trace", P, P)
 _fn("bpf_program__attach_kprobe_opts", P, P, c_char_p, POINTER(KprobeOpts))
 _fn("bpf_program__attach_uprobe_opts", P, P, c_int, c_char_p, c_size_t, POINTER(UprobeOpts))
 _fn("bpf_link__destroy", c_int, P)
+_fn("bpf_prog_test_run_opts", c_int, c_int, POINTER(TestRunOpts))
 _fn("bpf_map_lookup_elem", c_int, c_int, c_void_p, c_void_p)
 _fn("bpf_map_update_elem", c_int, c_int, c_void_p, c_void_p, c_uint64)
 _fn("bpf_map_delete_elem", c_int, c_int, c_void_p)
