@@ -12,6 +12,7 @@ from .core.errors import BPFError, BPFNameError
 from .core.maps import RingBufMap
 from .core.object import BPFObject
 from .output import JsonSink, Output
+from .runner import started
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         readers = [obj.ring_buffer(n) for n in names]
         print(f"running {obj.name}: {len(obj.progs)} program(s) attached. Ctrl+C to stop.",
               file=sys.stderr, flush=True)
+        started()  # the CLI turned the collector off for start-up
         deadline = time.monotonic() + args.duration if args.duration else None
         sink = JsonSink(Output())
         try:
