@@ -101,9 +101,8 @@ class TcpTrack(Tool):
         ro.trace_accept = not args.no_accept
         ro.trace_close = not args.no_close
         ro.trace_failed = bool(args.failed)
-        self.alert_ports = (DEFAULT_ALERT_PORTS if args.alert_ports is None
+        self.alert_ports = (frozenset(DEFAULT_ALERT_PORTS) if args.alert_ports is None
                             else parse_ports(args.alert_ports))
-        self.alert_ports = frozenset(self.alert_ports)
         for sc in ("accept", "accept4"):
             if not system.tracepoint_exists("syscalls", f"sys_exit_{sc}"):
                 obj.progs[f"exit_{sc}"].autoload = False
