@@ -27,6 +27,20 @@ def opened(bpf_obj, *progs: str) -> BPFObject:
     return obj
 
 
+def test_optional_tracepoints_the_kernel_lacks_are_switched_off(bpf_obj) -> None:
+    from bpfkit.runner import skip_missing_tracepoints
+
+    obj = BPFObject.open(bpf_obj("attach"))
+    for p in obj.progs:
+        p.autoload = p.name in ("on_tp", "on_missing")
+    skipped = skip_missing_tracepoints(obj, ("on_tp", "on_missing"))
+    assert skipped == ["on_missing (syscalls:sys_enter_bpfkit_no_such_call)"]
+    assert (obj.progs.on_tp.autoload, obj.progs.on_missing.autoload) == (True, False)
+    obj.load()
+    assert [link.program.name for link in obj.attach()] == ["on_tp"]  # no attach error
+    obj.close()
+
+
 def test_tracepoint_raw_tp_and_tp_btf(bpf_obj) -> None:
     with opened(bpf_obj, "on_tp", "on_raw", "on_fork") as obj:
         links = obj.attach()

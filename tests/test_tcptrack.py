@@ -180,8 +180,11 @@ def test_listener_on_a_suspicious_port_raises_an_alert(netns: dict) -> None:
 
 def test_alert_ports_replace_the_default_list() -> None:
     t = Tracer("--json", "--alert-ports", "1,2")
+    quiet = Tracer("--json", "--alert-ports", "1,2", "--alerts-only")
     c = connection("127.0.0.1")
-    assert not any(e["alert"] for e in ours(t.events(), c))
+    events = ours(t.events(), c)
+    assert len(events) == 4 and not any(e["alert"] for e in events)
+    assert ours(quiet.events(), c) == []  # --alerts-only leaves out the rest
     port = free_port()
     t = Tracer("--json", "--alert-ports", str(port), "--alerts-only")
     c = connection("127.0.0.1", port=port)

@@ -18,6 +18,7 @@ try:
 except ImportError:  # pragma: no cover - not CPython
     import signal  # type: ignore[no-redef]
 
+from .core import system
 from .core.errors import BPFError, UsageError
 from .core.object import BPFObject
 from .core.ringbuf import check_ring_size
@@ -47,6 +48,10 @@ class Tool:
     banner = ""  # printed on stderr once every probe is attached
     object_path = ""  # the compiled NAME.bpf.o
     ring = "events"
+    # Tracepoint programs this kernel may lack (open(2) on arm64, an older
+    # kernel's newer syscall): switched off before load when the tracepoint
+    # does not exist, rather than failing the attach.
+    optional_programs: tuple[str, ...] = ()
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         pass
@@ -70,6 +75,26 @@ class Tool:
     def record(self, ev: Any, args: argparse.Namespace) -> dict[str, Any] | None:
         """The JSON object for one event (without ts/tool), or None to leave it out."""
         raise NotImplementedError
+
+
+def pid(text: str) -> int:
+    """argparse type of --pid options: a positive process id."""
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def skip_missing_tracepoints(obj: BPFObject, names: tuple[str, ...]) -> list[str]:
+    """Switch off the named tracepoint programs whose tracepoint this kernel lacks."""
+    skipped = []
+    for name in names:
+        prog = obj.progs[name]
+        _, category, event = prog.section.split("/", 2)
+        if not system.tracepoint_exists(category, event):
+            prog.autoload = False
+            skipped.append(f"{name} ({category}:{event})")
+    return skipped
 
 
 def started() -> None:
@@ -160,11 +185,14 @@ def run(tool: Tool, args: argparse.Namespace) -> int:
         obj.maps[tool.ring].max_entries = ring_bytes
         if "bpfkit_wakeup_bytes" in obj.rodata.names():
             obj.rodata.bpfkit_wakeup_bytes = min(ring_bytes // 8, MAX_WAKEUP_BYTES)
+        skipped = skip_missing_tracepoints(obj, tool.optional_programs)
         tool.configure(obj, args)
         obj.load()
         links = obj.attach()
         rb = obj.ring_buffer(tool.ring, interval=args.interval)
         if args.verbose:
+            for name in skipped:
+                print(f"{tool.name}: {name} skipped: no such tracepoint on this kernel", file=sys.stderr)
             for link in links:
                 print(f"{tool.name}: {link.program.name} attached as {link.program.kind} "
                       f"{link.target}", file=sys.stderr)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import errno
 import os
 
-from ...core import system
 from ...core.errors import UsageError
 from ...output import escape
-from ...runner import Tool
+from ...runner import Tool, pid
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,10 +31,12 @@ class FileOpen(Tool):
     help = "trace file opens (open, openat, openat2, creat) with latency and result"
     banner = "Tracing file opens. Ctrl+C to stop."
     object_path = os.path.join(os.path.dirname(__file__), "fileopen.bpf.o")
+    # open(2) and creat(2) exist on x86-64, not on arm64; openat2 since 5.6
+    optional_programs = tuple(f"{d}_{sc}" for sc in ("open", "openat2", "creat") for d in ("enter", "exit"))
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         f = p.add_argument_group("filters (in the kernel unless noted)")
-        f.add_argument("--pid", type=int, help="only this process (thread group id)")
+        f.add_argument("--pid", type=pid, help="only this process (thread group id)")
         f.add_argument("--uid", type=int, help="only this user id")
         f.add_argument("--comm", metavar="NAME", help="only processes with this command name")
         f.add_argument("--min-lat-ms", type=float, metavar="MS", help="only opens that took at least MS")
@@ -47,8 +48,6 @@ class FileOpen(Tool):
     def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
         ro = obj.rodata
         if args.pid is not None:
-            if args.pid <= 0:
-                raise UsageError("bpfkit fileopen: --pid must be a positive process id")
             ro.targ_tgid = args.pid
         if args.uid is not None:
             if not 0 <= args.uid < 2**32 - 1:
@@ -62,11 +61,6 @@ class FileOpen(Tool):
                 raise UsageError("bpfkit fileopen: --min-lat-ms cannot be negative")
             ro.min_latency_ns = int(args.min_lat_ms * 1e6)
         ro.targ_failed = bool(args.failed)
-        # open(2) and creat(2) exist on x86-64 but not on arm64: skip absent hooks.
-        for sc in SYSCALLS:
-            if not system.tracepoint_exists("syscalls", f"sys_enter_{sc}"):
-                obj.progs[f"enter_{sc}"].autoload = False
-                obj.progs[f"exit_{sc}"].autoload = False
 
     def columns(self, args: argparse.Namespace) -> list[tuple[Any, ...]]:
         cols: list[tuple[Any, ...]] = [("TIME", 8)]

@@ -7,10 +7,9 @@ import errno
 import os
 import socket
 
-from ...core import system
 from ...core.errors import UsageError
 from ...output import escape
-from ...runner import Tool
+from ...runner import Tool, pid
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,10 +65,11 @@ class TcpTrack(Tool):
     help = "trace TCP connects, accepts and closes with latency, bytes and port alerts"
     banner = "Tracing TCP connections. Ctrl+C to stop."
     object_path = os.path.join(os.path.dirname(__file__), "tcptrack.bpf.o")
+    optional_programs = ("exit_accept",)  # accept(2) is not in every syscall table
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         f = p.add_argument_group("filters (in the kernel)")
-        f.add_argument("--pid", type=int, help="only connections of this process")
+        f.add_argument("--pid", type=pid, help="only connections of this process")
         f.add_argument("--port", type=int, help="only connections with this port on either side")
         f.add_argument("--no-connect", action="store_true", help="leave out CONNECT events")
         f.add_argument("--no-accept", action="store_true", help="leave out ACCEPT events")
@@ -87,8 +87,6 @@ class TcpTrack(Tool):
     def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
         ro = obj.rodata
         if args.pid is not None:
-            if args.pid <= 0:
-                raise UsageError("bpfkit tcptrack: --pid must be a positive process id")
             ro.targ_tgid = args.pid
         if args.port is not None:
             if not 0 < args.port < 65536:
@@ -103,9 +101,6 @@ class TcpTrack(Tool):
         ro.trace_failed = bool(args.failed)
         self.alert_ports = (frozenset(DEFAULT_ALERT_PORTS) if args.alert_ports is None
                             else parse_ports(args.alert_ports))
-        for sc in ("accept", "accept4"):
-            if not system.tracepoint_exists("syscalls", f"sys_exit_{sc}"):
-                obj.progs[f"exit_{sc}"].autoload = False
 
     # -- per event ---------------------------------------------------------------------
     def alert(self, ev: Any) -> str | None:
