@@ -58,7 +58,7 @@ int handle_openat(struct trace_event_raw_sys_enter *ctx)
 	e->uid = uid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_user_str(e->filename, sizeof(e->filename), (const char *)ctx->args[1]);
-	bpfkit_submit(events, e);
+	bpfkit_submit(ctx, events, e);
 	return 0;
 }
 

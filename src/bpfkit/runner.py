@@ -8,6 +8,7 @@ into a text row and a JSON record (see ``Tool``).
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import sys
 import time
@@ -113,6 +114,9 @@ def add_runner_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"ring buffer size, a power of two (default {DEFAULT_RING_KB})")
     g.add_argument("--interval", type=float, default=0.1, metavar="SECONDS",
                    help="longest time an event waits before it is printed (default 0.1)")
+    g.add_argument("--perf-buffer", action="store_true",
+                   help="send events through per-CPU perf buffers, as kernels before 5.8 need "
+                        "(chosen by itself there)")
     g.add_argument("--verbose", "-v", action="store_true", help="say which hooks were attached")
 
 
@@ -186,13 +190,21 @@ def run(tool: Tool, args: argparse.Namespace) -> int:
         if "bpfkit_wakeup_bytes" in obj.rodata.names():
             obj.rodata.bpfkit_wakeup_bytes = min(ring_bytes // 8, MAX_WAKEUP_BYTES)
         skipped = skip_missing_tracepoints(obj, tool.optional_programs)
+        if args.perf_buffer:
+            obj.use_perf_buffer()
         tool.configure(obj, args)
         obj.load()
         links = obj.attach()
-        rb = obj.ring_buffer(tool.ring, interval=args.interval)
+        # Perf buffers are per CPU: share the --ring-buffer-kb budget among them.
+        pages = max(1, ring_bytes // mmap.PAGESIZE // max(1, os.cpu_count() or 1))
+        pages = 1 << (pages.bit_length() - 1)
+        rb = obj.ring_buffer(tool.ring, interval=args.interval, perf_pages=pages,
+                             wakeup_bytes=min(pages * mmap.PAGESIZE // 8, MAX_WAKEUP_BYTES))
         if args.verbose:
             for name in skipped:
                 print(f"{tool.name}: {name} skipped: no such tracepoint on this kernel", file=sys.stderr)
+            for group, choice in obj.chosen_hooks.items():
+                print(f"{tool.name}: {group}: {choice}", file=sys.stderr)
             for link in links:
                 print(f"{tool.name}: {link.program.name} attached as {link.program.kind} "
                       f"{link.target}", file=sys.stderr)

@@ -31,7 +31,7 @@ int on_getppid(void *ctx)
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpfkit_submit(events, e);
+	bpfkit_submit(ctx, events, e);
 	return 0;
 }
 

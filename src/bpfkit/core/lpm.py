@@ -68,6 +68,6 @@ class LpmTrieMap(Map):
     """Longest-prefix-match map. Keys: "ADDR/LEN" strings (an address alone is
     a full-length prefix, which is how a lookup asks for the longest match)."""
 
-    def _setup_codecs(self) -> None:
-        super()._setup_codecs()
+    def _setup(self, *args: Any) -> None:
+        super()._setup(*args)
         self.key_codec = LpmKeyCodec(self.key_size)

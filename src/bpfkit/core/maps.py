@@ -104,15 +104,19 @@ class Map:
     def __init__(self, obj: BPFObject, ptr: int) -> None:
         self._obj, self._ptr = obj, ptr
         self.name: str = lib.bpf_map__name(ptr).decode()
-        self.type: int = lib.bpf_map__type(ptr)
         self._batch_ok = True
-        self._setup_codecs()
+        self._describe()
 
-    def _setup_codecs(self) -> None:
-        ptr, types = self._ptr, self._obj.types
-        self.key_size = lib.bpf_map__key_size(ptr)
-        self.value_size = lib.bpf_map__value_size(ptr)
-        kid, vid = lib.bpf_map__btf_key_type_id(ptr), lib.bpf_map__btf_value_type_id(ptr)
+    def _describe(self) -> None:
+        ptr = self._ptr
+        self._setup(lib.bpf_map__type(ptr), lib.bpf_map__key_size(ptr), lib.bpf_map__value_size(ptr),
+                    lib.bpf_map__btf_key_type_id(ptr), lib.bpf_map__btf_value_type_id(ptr),
+                    self._obj.types)
+
+    def _setup(self, mtype: int, key_size: int, value_size: int, kid: int, vid: int,
+               types: Any) -> None:
+        self.type: int = mtype
+        self.key_size, self.value_size = key_size, value_size
         if kid:
             self.key_codec: Codec = types.codec(kid)
         elif self.type in _ARRAYS or self.key_size in (4, 8):
@@ -140,6 +144,47 @@ class Map:
         ret = lib.bpf_map__set_max_entries(self._ptr, n)
         if ret < 0:
             raise BPFError(f"map {self.name!r}: cannot set max_entries={n}: {libbpf.strerror(-ret)}")
+
+    # -- pinning -----------------------------------------------------------------
+    @property
+    def pin_path(self) -> str | None:
+        """Where the map is pinned, or will be at load (None: not pinned)."""
+        p = lib.bpf_map__pin_path(self._ptr) if self._ptr else None
+        return p.decode() if p else getattr(self, "_pinned", None)
+
+    @pin_path.setter
+    def pin_path(self, path: str | None) -> None:
+        """Before load: reuse the map pinned at ``path`` if there is one (it must
+        match this definition), else create it and pin it there."""
+        if self._obj.loaded:
+            raise BPFError(f"map {self.name!r}: pin_path can only change before obj.load(); "
+                           "use map.pin(path) on a loaded map")
+        from . import system
+
+        if path is not None:
+            system.ensure_bpffs()
+        ret = lib.bpf_map__set_pin_path(self._ptr, path.encode() if path else None)
+        if ret < 0:
+            raise BPFError(f"map {self.name!r}: cannot pin at {path}: {libbpf.strerror(-ret)}")
+
+    def pin(self, path: str | None = None) -> str:
+        """Pin the loaded map (default /sys/fs/bpf/NAME) so it outlives this
+        process and other processes can open it (bpfkit.load_pinned_map)."""
+        from .kobjects import pin_fd
+        from .system import BPFFS
+
+        self._pinned = pin_fd(self.fd, path or f"{BPFFS}/{self.name}", f"map {self.name!r}")
+        return self._pinned
+
+    def unpin(self) -> bool:
+        """Remove the pin (the map lives on while something holds it)."""
+        from .kobjects import unpin
+
+        path = self.pin_path
+        self._pinned = None
+        if self._ptr:
+            lib.bpf_map__set_pin_path(self._ptr, None)
+        return unpin(path) if path else False
 
     @property
     def flags(self) -> int:
@@ -356,18 +401,26 @@ class RingBufMap(Map):
         return self.max_entries
 
 
-def make_map(obj: BPFObject, ptr: int) -> Map:
-    t = lib.bpf_map__type(ptr)
+def make_map_class(t: int) -> type[Map]:
+    """The Map subclass for BPF_MAP_TYPE ``t``."""
     if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
-        return ArrayMap(obj, ptr)
+        return ArrayMap
     if t == MapType.RINGBUF:
-        return RingBufMap(obj, ptr)
+        return RingBufMap
     if t in (MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER):
         from .valuemaps import BloomFilterMap, QueueMap
 
-        return BloomFilterMap(obj, ptr) if t == MapType.BLOOM_FILTER else QueueMap(obj, ptr)
+        return BloomFilterMap if t == MapType.BLOOM_FILTER else QueueMap
     if t == MapType.LPM_TRIE:
         from .lpm import LpmTrieMap
 
-        return LpmTrieMap(obj, ptr)
-    return Map(obj, ptr)
+        return LpmTrieMap
+    if t in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+        from .fdmaps import MapOfMaps, ProgArrayMap
+
+        return ProgArrayMap if t == MapType.PROG_ARRAY else MapOfMaps
+    return Map
+
+
+def make_map(obj: BPFObject, ptr: int) -> Map:
+    return make_map_class(lib.bpf_map__type(ptr))(obj, ptr)

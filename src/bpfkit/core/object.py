@@ -10,7 +10,7 @@ from . import libbpf, system
 from .btf import BTF, Kind
 from .errors import BPFError, BPFKernelFeatureError, BPFLoadError, unknown_name
 from .globals import GlobalSection
-from .maps import Map, MapType, RingBufMap, make_map
+from .maps import Map, MapType, make_map
 from .program import TRAMPOLINE_KINDS, Link, Program
 from .ringbuf import RingBuffer
 from .types import ArrayCodec, CompositeCodec, TypeRegistry
@@ -94,7 +94,11 @@ class BPFObject:
                                                if n not in self._internal})
         self.progs = _Named("program", progs)
         self._sections: dict[str, GlobalSection] = {}
-        self._readers: list[RingBuffer] = []
+        self._readers: list[Any] = []
+        self._hook_groups: dict[str, list[str]] = {}
+        # group -> HookChoice, and "ring NAME" -> "ringbuf" / "perf buffer", after load
+        self.chosen_hooks: dict[str, Any] = {}
+        self._perf_rings: set[str] = set()
 
     # -- opening --------------------------------------------------------------------
     @classmethod
@@ -162,12 +166,100 @@ class BPFObject:
             return self
         system.require_privileges()
         system.require_btf(self.btf_custom_path)
+        self._choose_hooks()
+        self._check_pinned()
         with libbpf.captured_log() as log:
             ret = lib.bpf_object__load(self._ptr)
         if ret < 0:
             raise self._load_error(-ret, "\n".join(log))
         self.loaded = True
         return self
+
+    # -- hook fallbacks -------------------------------------------------------------
+    def declare_hooks(self, group: str, *programs: str) -> None:
+        """Alternatives for one hook, best first (see bpfkit.core.hooks); the
+        same as BPFKIT_HOOKS(group, ...) in the BPF program."""
+        if self.loaded:
+            raise BPFError("declare hook alternatives before obj.load()")
+        for name in programs:
+            self.progs[name]  # unknown names fail here, with the known ones listed
+        self._hook_groups[group] = list(programs)
+
+    def _declared_hooks(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        if ".rodata" in self.btf.datasecs():
+            from .hooks import HOOKS_PREFIX
+
+            ro = self.rodata
+            for var in ro.names():
+                if var.startswith(HOOKS_PREFIX):
+                    value = getattr(ro, var)
+                    text = value.decode() if isinstance(value, bytes) else str(value)
+                    groups[var[len(HOOKS_PREFIX):]] = [n.strip() for n in text.split(",") if n.strip()]
+        groups.update(self._hook_groups)
+        return groups
+
+    def _choose_hooks(self) -> None:
+        groups = self._declared_hooks()
+        if groups:
+            from .hooks import choose
+
+            for group, names in groups.items():
+                progs = [self.progs[n] for n in names]
+                if any(p.autoload for p in progs):  # a group switched off by hand stays off
+                    self.chosen_hooks[group] = choose(group, progs, self.btf_custom_path)
+        rings = [n for n in self.maps.names() if self._ring_meta(n) is not None]
+        if rings and not self._perf_rings and not _ringbuf_supported():
+            self.use_perf_buffer()
+        for n in rings:
+            self.chosen_hooks[f"ring {n}"] = "perf buffer" if n in self._perf_rings else "ringbuf"
+
+    # -- ring buffer or perf buffer ---------------------------------------------------
+    def use_perf_buffer(self, on: bool = True) -> None:
+        """Send the events of every BPFKIT_RINGBUF map through a perf buffer
+        instead of a ring buffer (what kernels before 5.8 need). The loader does
+        this by itself when the kernel has no ring buffers; readers follow."""
+        if self.loaded:
+            raise BPFError("choose the event transport before obj.load()")
+        if not on:
+            return
+        rings = [n for n in self.maps.names() if self._ring_meta(n) is not None]
+        if not rings:
+            raise BPFError(f"{self.name} declares no BPFKIT_RINGBUF map to switch to a perf buffer")
+        for n in rings:
+            m = self.maps[n]
+            for fn, arg in ((lib.bpf_map__set_type, MapType.PERF_EVENT_ARRAY),
+                            (lib.bpf_map__set_key_size, 4), (lib.bpf_map__set_value_size, 4),
+                            (lib.bpf_map__set_max_entries, 0)):  # 0: one slot per CPU
+                ret = fn(m._ptr, arg)
+                if ret < 0:
+                    raise BPFError(f"cannot switch map {n!r} to a perf buffer: {libbpf.strerror(-ret)}")
+            m._describe()
+            self._perf_rings.add(n)
+        self.rodata.bpfkit_perfbuf = 1
+
+    # -- pinned maps ------------------------------------------------------------------
+    def _check_pinned(self) -> None:
+        """A map set to reuse a pin must match it; libbpf would only say 'incompatible'."""
+        for m in self.maps:
+            path = m.pin_path
+            if not path or not os.path.exists(path):
+                continue
+            from .kobjects import MapInfo
+
+            fd = lib.bpf_obj_get(path.encode())
+            if fd < 0:
+                raise BPFError(f"map {m.name!r}: cannot open the map pinned at {path}: "
+                               f"{libbpf.strerror(-fd)}")
+            try:
+                diffs = MapInfo(fd).differences(
+                    type=m.type, key_size=m.key_size, value_size=m.value_size,
+                    max_entries=m.max_entries, map_flags=m.flags)
+            finally:
+                os.close(fd)
+            if diffs:
+                raise BPFError(f"map {m.name!r} does not match the map pinned at {path}: "
+                               + ", ".join(diffs) + f"; unpin it (rm {path}) or pin elsewhere")
 
     def _load_error(self, err: int, log: str) -> BPFError:
         import re
@@ -232,8 +324,10 @@ class BPFObject:
 
     # -- ring buffers -----------------------------------------------------------------
     def ring_buffer(self, map_name: str, event: str | None = None, *,
-                    interval: float = 0.1) -> RingBuffer:
-        """A reader of ring buffer ``map_name`` decoding events as struct ``event``.
+                    interval: float = 0.1, perf_pages: int = 64, wakeup_bytes: int = 0) -> Any:
+        """A reader of event map ``map_name`` decoding events as struct ``event``:
+        a RingBuffer, or a PerfBuffer when the map was loaded as a perf buffer
+        (use_perf_buffer); both read the same way.
 
         Without ``event`` the type declared with BPFKIT_RINGBUF() is used; with
         neither, events are raw bytes.
@@ -241,7 +335,7 @@ class BPFObject:
         if not self.loaded:
             raise BPFError("call obj.load() before reading a ring buffer")
         rmap = self.maps[map_name]
-        if not isinstance(rmap, RingBufMap):
+        if rmap.type not in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY):
             raise BPFError(f"map {map_name!r} is a {MapType.name(rmap.type)}, not a ring buffer")
         codec = None
         if event is not None:
@@ -260,9 +354,25 @@ class BPFObject:
                     codec = arr.elem
             bss, var = self.section(".bss"), meta[0]
             dropped = lambda: getattr(bss, var).dropped  # noqa: E731
-        reader = RingBuffer(rmap, codec, dropped=dropped, interval=interval)
+        if rmap.type == MapType.PERF_EVENT_ARRAY:
+            from .perfbuf import PerfBuffer
+
+            reader: Any = PerfBuffer(rmap, codec, pages=perf_pages, dropped=dropped,
+                                     interval=interval, wakeup_bytes=wakeup_bytes)
+        else:
+            reader = RingBuffer(rmap, codec, dropped=dropped, interval=interval)
         self._readers.append(reader)
         return reader
+
+    def perf_buffer(self, map_name: str, event: str | None = None, *, pages: int = 64,
+                    interval: float = 0.1, wakeup_bytes: int = 0) -> Any:
+        """A reader of PERF_EVENT_ARRAY ``map_name`` (bpf_perf_event_output):
+        per-CPU buffers of ``pages`` pages, lost samples counted per CPU."""
+        if self.maps[map_name].type != MapType.PERF_EVENT_ARRAY:
+            raise BPFError(f"map {map_name!r} is a {MapType.name(self.maps[map_name].type)}, "
+                           "not a PERF_EVENT_ARRAY")
+        return self.ring_buffer(map_name, event, interval=interval, perf_pages=pages,
+                                wakeup_bytes=wakeup_bytes)
 
     def _ring_meta(self, map_name: str) -> tuple[str, int] | None:
         sec = self.btf.datasecs().get(".bss")
@@ -303,6 +413,10 @@ class BPFObject:
             self.close()
         except Exception:
             pass
+
+
+def _ringbuf_supported() -> bool:
+    return lib.libbpf_probe_bpf_map_type(MapType.RINGBUF, None) == 1
 
 
 def _auto_attachable(p: Program) -> bool:

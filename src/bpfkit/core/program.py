@@ -79,6 +79,7 @@ class Program:
         self.section: str = lib.bpf_program__section_name(ptr).decode()
         self.kind = kind_of_section(self.section)
         self.links: list[Link] = []
+        self.pin_path: str | None = None
         self._log_buf: ctypes.Array[ctypes.c_char] | None = None
 
     def __repr__(self) -> str:
@@ -140,6 +141,22 @@ class Program:
     @property
     def loaded(self) -> bool:
         return lib.bpf_program__fd(self._ptr) >= 0
+
+    # -- pinning ----------------------------------------------------------------------
+    def pin(self, path: str | None = None) -> str:
+        """Pin the loaded program (default /sys/fs/bpf/NAME): it stays loaded
+        after this process exits, until unpinned."""
+        from .kobjects import pin_fd
+
+        self.pin_path = pin_fd(self.fd, path or f"{system.BPFFS}/{self.name}",
+                                           f"program {self.name!r}")
+        return self.pin_path
+
+    def unpin(self) -> bool:
+        from .kobjects import unpin
+
+        path, self.pin_path = self.pin_path, None
+        return unpin(path) if path else False
 
     # -- BPF_PROG_TEST_RUN ------------------------------------------------------------
     def test_run(self, data: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,

@@ -162,24 +162,8 @@ class RingBuffer:
         while not self._stopped:
             yield from self.poll(None)
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        ready = asyncio.Event()
-        loop.add_reader(self._ep.fileno(), ready.set)
-        try:
-            while not self._stopped:
-                for ev in self.read_available():
-                    yield ev
-                ready.clear()
-                try:
-                    await asyncio.wait_for(ready.wait(), self.interval)
-                except TimeoutError:
-                    pass
-                self._ep.poll(0)  # re-arm the level-triggered epoll
-        finally:
-            loop.remove_reader(self._ep.fileno())
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return aiter_epoll(self)
 
     def stop(self) -> None:
         """Make a blocked ``poll(None)``/iteration return (within ``interval``)."""
@@ -201,10 +185,50 @@ class RingBuffer:
         self.close()
 
 
+async def aiter_epoll(reader: Any) -> AsyncIterator[Any]:
+    """``async for`` over a ring or perf buffer reader: waits on its epoll fd
+    in the event loop, never in a thread."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Event()
+    fd = reader.fileno()
+    loop.add_reader(fd, ready.set)
+    try:
+        while not reader._stopped:
+            for ev in reader.read_available():
+                yield ev
+            ready.clear()
+            try:
+                await asyncio.wait_for(ready.wait(), reader.interval)
+            except TimeoutError:
+                pass
+            reader._ep.poll(0)  # re-arm the level-triggered epoll
+    finally:
+        loop.remove_reader(fd)
+
+
+def record_decoder(codec: Codec | None) -> Callable[[bytes], Any]:
+    """``f(record_bytes) -> event`` for one whole record (perf samples): a
+    struct ending in a flexible array takes the rest of the record as its tail."""
+    if codec is None:
+        return bytes
+    if getattr(codec, "flex", None) is None:
+        return codec.decode
+    ns: dict[str, Any] = {"_new": tuple.__new__, "_S": struct.Struct("<" + codec.fmt),
+                          "_slow": codec.decode}
+    build = codec.expr(0, ns, tail=f"raw[{codec.flex_offset}:]")
+    src = (f"def dec(raw, _u=_S.unpack_from):\n"
+           f"    if len(raw) < {codec.size}:\n        return _slow(raw)\n"
+           f"    t = _u(raw, 0)\n    return {build}\n")
+    exec(compile(src, "<bpfkit record decoder>", "exec"), ns)
+    return ns["dec"]
+
+
 def check_ring_size(size: int) -> None:
     if size <= 0 or size & (size - 1) or size % PAGE:
         raise BPFError(f"ring buffer size {size} must be a power of two and a multiple of "
                        f"the page size ({PAGE})")
 
 
-__all__ = ["RingBuffer", "check_ring_size"]
+__all__ = ["RingBuffer", "aiter_epoll", "check_ring_size", "record_decoder"]

@@ -33,10 +33,26 @@ struct bpfkit_sys_exit {
 	__s64 ret;
 };
 
+/* BPFKIT_HOOKS(unlink, unlink_fentry, unlink_kprobe, unlink_tp);
+ * Declares alternatives for one hook, best first: at load bpfkit keeps the
+ * first program whose hook this kernel offers and switches the others off
+ * (obj.chosen_hooks tells which). */
+#define BPFKIT_HOOKS(group, ...) \
+	const volatile char bpfkit_hooks_##group[] = #__VA_ARGS__
+
+/* Ring buffer or perf buffer, chosen at load time (see libbpf-tools'
+ * compat.bpf.h): the loader switches every BPFKIT_RINGBUF map to a
+ * PERF_EVENT_ARRAY and sets this flag when the kernel has no ring buffer
+ * (before 5.8) or the user forces the old path. The verifier sees the flag
+ * as a constant and drops the branch that is not taken. */
+const volatile __u8 bpfkit_perfbuf = 0;
+
 /* BPFKIT_RINGBUF(events, 1 << 24, struct event);
- * Declares ring buffer map `events` plus a .bss record that counts, in the
- * kernel, every event that could not be reserved (ring full) and keeps
- * `struct event` in BTF, so Python decodes events by type and reports drops. */
+ * Declares event map `events` (a ring buffer, or a perf event array when the
+ * loader switches it) plus a .bss record that counts, in the kernel, every
+ * event that could not be queued (buffer full) and keeps `struct event` in
+ * BTF, so Python decodes events by type and reports drops. In perf mode
+ * bpfkit_reserve() hands out a per-CPU scratch event instead of ring space. */
 #define BPFKIT_RINGBUF(name, size_bytes, event_type)                         \
 	struct {                                                             \
 		__uint(type, BPF_MAP_TYPE_RINGBUF);                          \
@@ -45,12 +61,24 @@ struct bpfkit_sys_exit {
 	struct bpfkit_ring_##name {                                          \
 		__u64 dropped;                                               \
 		event_type event[0];                                         \
-	} bpfkit_ring_##name
+	} bpfkit_ring_##name;                                                \
+	struct {                                                             \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                     \
+		__uint(max_entries, 1);                                      \
+		__type(key, __u32);                                          \
+		__type(value, event_type);                                   \
+	} bpfkit_scratch_##name SEC(".maps")
 
-static __always_inline void *bpfkit_reserve_(void *ring, __u64 size, __u64 *dropped)
+static __always_inline void *bpfkit_reserve_(void *ring, void *scratch, __u64 size,
+					     __u64 max, __u64 *dropped)
 {
-	void *e = bpf_ringbuf_reserve(ring, size, 0);
+	__u32 zero = 0;
+	void *e;
 
+	if (bpfkit_perfbuf)
+		e = size <= max ? bpf_map_lookup_elem(scratch, &zero) : NULL;
+	else
+		e = bpf_ringbuf_reserve(ring, size, 0);
 	if (!e)
 		__sync_fetch_and_add(dropped, 1);
 	return e;
@@ -64,21 +92,40 @@ static __always_inline __u64 bpfkit_wakeup_flags(void *ring)
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* Reserve `size` bytes (a constant) in ring `name`; NULL (and counted) when full. */
-#define bpfkit_reserve(name, size) \
-	bpfkit_reserve_(&name, size, &bpfkit_ring_##name.dropped)
+/* Reserve `size` bytes (a constant) for an event of ring `name`; NULL (and
+ * counted) when the ring is full. */
+#define bpfkit_reserve(name, size)                                          \
+	bpfkit_reserve_(&name, &bpfkit_scratch_##name, size,                 \
+			sizeof(bpfkit_ring_##name.event[0]),                   \
+			&bpfkit_ring_##name.dropped)
 
-/* Submit a reserved event, waking the reader per bpfkit_wakeup_bytes. */
-#define bpfkit_submit(name, event) \
-	bpf_ringbuf_submit(event, bpfkit_wakeup_flags(&name))
+/* Send a reserved event: sizeof(*event) bytes in perf mode. `ctx` is the
+ * program's context (bpf_perf_event_output needs it). */
+#define bpfkit_submit(ctx, name, event)                                       \
+	({                                                                   \
+		if (bpfkit_perfbuf) {                                        \
+			if (bpf_perf_event_output(ctx, &name, BPF_F_CURRENT_CPU, \
+						  event, sizeof(*(event))))  \
+				__sync_fetch_and_add(&bpfkit_ring_##name.dropped, 1); \
+		} else {                                                     \
+			bpf_ringbuf_submit(event, bpfkit_wakeup_flags(&name)); \
+		}                                                            \
+	})
 
-#define bpfkit_discard(name, event) bpf_ringbuf_discard(event, BPF_RB_NO_WAKEUP)
+#define bpfkit_discard(name, event)                                          \
+	({                                                                   \
+		if (!bpfkit_perfbuf)                                         \
+			bpf_ringbuf_discard(event, BPF_RB_NO_WAKEUP);        \
+	})
 
 /* Copy `size` bytes (need not be constant) into ring `name`, counting drops. */
-#define bpfkit_output(name, data, size)                                       \
+#define bpfkit_output(ctx, name, data, size)                                  \
 	({                                                                   \
-		long __r = bpf_ringbuf_output(&name, data, size,             \
-					      bpfkit_wakeup_flags(&name));   \
+		long __r = bpfkit_perfbuf ?                                  \
+			bpf_perf_event_output(ctx, &name, BPF_F_CURRENT_CPU, \
+					      data, size) :                  \
+			bpf_ringbuf_output(&name, data, size,                \
+					   bpfkit_wakeup_flags(&name));      \
 		if (__r)                                                     \
 			__sync_fetch_and_add(&bpfkit_ring_##name.dropped, 1);\
 		__r;                                                         \

@@ -83,7 +83,7 @@ static __always_inline int on_enter(const char *path, __s32 flags, __u8 syscall)
 	return 0;
 }
 
-static __always_inline int on_exit(long ret)
+static __always_inline int on_exit(void *ctx, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, zero = 0;
@@ -127,7 +127,7 @@ static __always_inline int on_exit(long ret)
 		b->e.truncated = 0;
 	}
 	b->e.path_len = len - 1;
-	bpfkit_output(events, b, sizeof(b->e) + len);
+	bpfkit_output(ctx, events, b, sizeof(b->e) + len);
 out:
 	bpf_map_delete_elem(&starts, &tid);
 	return 0;
@@ -162,15 +162,15 @@ int enter_creat(struct bpfkit_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_open(struct bpfkit_sys_exit *ctx) { return on_exit(ctx, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_openat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_openat2(struct bpfkit_sys_exit *ctx) { return on_exit(ctx, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx->ret); }
+int exit_creat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx, ctx->ret); }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -135,7 +135,7 @@ static __always_inline bool wanted(const struct tcptrack_event *e)
 }
 
 /* Build the event on the stack (it fits) so a filtered one costs no ring space. */
-static __always_inline void emit(enum tcptrack_kind kind, const struct sock *sk,
+static __always_inline void emit(void *ctx, enum tcptrack_kind kind, const struct sock *sk,
 				 const struct conn *c, __u64 now, int oldstate)
 {
 	struct tcptrack_event e = {};
@@ -158,7 +158,7 @@ static __always_inline void emit(enum tcptrack_kind kind, const struct sock *sk,
 		e.latency_ns = now - c->start_ns;
 		e.error = BPF_CORE_READ(sk, sk_err);
 	}
-	bpfkit_output(events, &e, sizeof(e));
+	bpfkit_output(ctx, events, &e, sizeof(e));
 }
 
 static __always_inline void set_owner(struct conn *c)
@@ -201,16 +201,16 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
 		read_endpoint(&c->ep, sk);
 		if (trace_connect)
-			emit(TT_CONNECT, sk, c, now, oldstate);
+			emit(ctx, TT_CONNECT, sk, c, now, oldstate);
 		return 0;
 	}
 	if (newstate != TCP_CLOSE)
 		return 0;
 	if (oldstate == TCP_SYN_SENT) {
 		if (trace_failed)
-			emit(TT_CONNECT_FAIL, sk, c, now, oldstate);
+			emit(ctx, TT_CONNECT_FAIL, sk, c, now, oldstate);
 	} else if (c->pid && trace_close) {
-		emit(TT_CLOSE, sk, c, now, oldstate);
+		emit(ctx, TT_CLOSE, sk, c, now, oldstate);
 	}
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
@@ -218,7 +218,7 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 
 /* accept()/accept4() returned fd `ret`: current->files->fdt->fd[ret] is the
  * new socket's file; its sock is the connection's key. */
-static __always_inline int on_accept(long ret)
+static __always_inline int on_accept(void *ctx, long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt;
@@ -252,14 +252,14 @@ static __always_inline int on_accept(long ret)
 	}
 	set_owner(c);
 	if (trace_accept)
-		emit(TT_ACCEPT, sk, c, bpf_ktime_get_ns(), 0);
+		emit(ctx, TT_ACCEPT, sk, c, bpf_ktime_get_ns(), 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct bpfkit_sys_exit *ctx) { return on_accept(ctx->ret); }
+int exit_accept(struct bpfkit_sys_exit *ctx) { return on_accept(ctx, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct bpfkit_sys_exit *ctx) { return on_accept(ctx->ret); }
+int exit_accept4(struct bpfkit_sys_exit *ctx) { return on_accept(ctx, ctx->ret); }
 
 char LICENSE[] SEC("license") = "GPL";

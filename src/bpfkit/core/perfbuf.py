@@ -1,0 +1,224 @@
+"""Perf buffer reader: one mmap'd perf ring per CPU behind a PERF_EVENT_ARRAY.
+
+The path for kernels without BPF ring buffers (before 5.8), and for programs
+that call bpf_perf_event_output. Each CPU gets a software perf event of type
+BPF_OUTPUT whose fd is stored at that CPU's slot of the map; the program
+writes PERF_RECORD_SAMPLE records (a u32 size, then the bytes it passed,
+padded to 8) and the kernel writes PERF_RECORD_LOST when a CPU's buffer was
+full. Records are walked in Python straight from the mapping, as for ring
+buffers, so a batch costs no FFI call per event.
+
+Layout (include/uapi/linux/perf_event.h): page 0 is struct
+perf_event_mmap_page (data_head at byte 1024, written by the kernel;
+data_tail at 1032, written by us), then 2^n data pages; records may wrap
+around the end of the data area.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import platform
+import select
+import struct
+import time
+
+from . import libbpf
+from .errors import BPFError
+from .maps import Map
+from .ringbuf import aiter_epoll, record_decoder
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from typing import Any
+
+    from .types import Codec
+
+PAGE = mmap.PAGESIZE
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_SW_BPF_OUTPUT = 10
+PERF_SAMPLE_RAW = 1 << 10
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+PERF_EVENT_IOC_ENABLE = 0x2400
+ATTR_WATERMARK = 1 << 14  # perf_event_attr flag bit: wake up by bytes, not events
+PERF_RECORD_LOST, PERF_RECORD_SAMPLE = 2, 9
+DATA_HEAD, DATA_TAIL = 1024, 1032
+_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
+_HDR = struct.Struct("<IHH")  # type, misc, size
+_U64 = struct.Struct("<Q")
+_LOST = struct.Struct("<QQ")  # id, lost
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def online_cpus() -> list[int]:
+    """CPU numbers from /sys/devices/system/cpu/online ("0-3,6")."""
+    with open("/sys/devices/system/cpu/online") as f:
+        text = f.read().strip()
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def _perf_event_open(cpu: int, wakeup_bytes: int) -> int:
+    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None:
+        raise BPFError(f"perf buffers are not supported on {platform.machine()} by bpfkit")
+    flags = ATTR_WATERMARK if wakeup_bytes else 0
+    attr = struct.pack("<IIQQQQQII", PERF_TYPE_SOFTWARE, 112, PERF_COUNT_SW_BPF_OUTPUT,
+                       1, PERF_SAMPLE_RAW, 0, flags, wakeup_bytes or 1, 0).ljust(112, b"\0")
+    fd = _libc.syscall(nr, attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise BPFError(f"cannot open the perf event of CPU {cpu}: {libbpf.strerror(err)}")
+    return fd
+
+
+class _CpuBuffer:
+    __slots__ = ("cpu", "fd", "mm", "size", "tail")
+
+    def __init__(self, cpu: int, fd: int, pages: int) -> None:
+        self.cpu, self.fd = cpu, fd
+        self.size = pages * PAGE
+        self.mm = mmap.mmap(fd, PAGE + self.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self.tail = memoryview(self.mm).cast("Q")  # [DATA_TAIL // 8]: our read position
+
+
+class PerfBuffer:
+    """Consumer side of a PERF_EVENT_ARRAY map, with the same interface as
+    RingBuffer: ``poll(timeout)``, ``read_available()``, iteration, ``async for``.
+
+    ``lost_per_cpu`` counts, per CPU, the samples the kernel reported lost
+    (PERF_RECORD_LOST); ``lost`` is their sum. ``dropped`` is the in-kernel
+    drop counter when the program keeps one (BPFKIT_RINGBUF), else ``lost``.
+    """
+
+    def __init__(self, pmap: Map, codec: Codec | None, *, pages: int = 64,
+                 dropped: Callable[[], int] | None = None, interval: float = 0.1,
+                 wakeup_bytes: int = 0) -> None:
+        if pages <= 0 or pages & (pages - 1):
+            raise BPFError(f"perf buffer pages={pages} must be a power of two")
+        self.map, self.name, self.interval = pmap, pmap.name, interval
+        self._decode = record_decoder(codec)
+        self._dropped = dropped
+        self._stopped = False
+        self.events = 0
+        self.lost_per_cpu: dict[int, int] = {}
+        self._cpus: list[_CpuBuffer] = []
+        self._ep = select.epoll()
+        wakeup_bytes = min(wakeup_bytes, pages * PAGE // 2)
+        try:
+            for cpu in online_cpus():
+                if cpu >= pmap.max_entries:
+                    break
+                fd = _perf_event_open(cpu, wakeup_bytes)
+                try:
+                    buf = _CpuBuffer(cpu, fd, pages)
+                except OSError as exc:
+                    os.close(fd)
+                    raise BPFError(f"cannot map the perf buffer of CPU {cpu}: {exc.strerror}") from None
+                self._cpus.append(buf)
+                self.lost_per_cpu[cpu] = 0
+                ret = libbpf.lib.bpf_map_update_elem(pmap.fd, struct.pack("<I", cpu),
+                                                     struct.pack("<I", fd), 0)
+                if ret < 0:
+                    raise BPFError(f"cannot add CPU {cpu}'s buffer to perf map {pmap.name!r}: "
+                                   f"{libbpf.strerror(-ret)}")
+                self._ep.register(fd, select.EPOLLIN)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- state -------------------------------------------------------------------
+    @property
+    def lost(self) -> int:
+        return sum(self.lost_per_cpu.values())
+
+    @property
+    def dropped(self) -> int:
+        kernel = self._dropped() if self._dropped else 0
+        return max(kernel, self.lost)
+
+    def fileno(self) -> int:
+        return self._ep.fileno()
+
+    # -- reading ------------------------------------------------------------------
+    def _read_cpu(self, b: _CpuBuffer, out: list[Any]) -> None:
+        mm, size = b.mm, b.size
+        head = _U64.unpack_from(mm, DATA_HEAD)[0]
+        tail = _U64.unpack_from(mm, DATA_TAIL)[0]
+        decode = self._decode
+        while tail < head:
+            off = tail % size
+            _, _, rsize = _HDR.unpack_from(mm, PAGE + off)
+            if off + rsize <= size:
+                rec = mm[PAGE + off: PAGE + off + rsize]
+            else:  # wraps past the end of the data area
+                rec = mm[PAGE + off: PAGE + size] + mm[PAGE: PAGE + off + rsize - size]
+            rtype = _HDR.unpack_from(rec, 0)[0]
+            if rtype == PERF_RECORD_SAMPLE:
+                n = struct.unpack_from("<I", rec, 8)[0]
+                raw = rec[12: 12 + n]
+                out.append(decode(raw))
+            elif rtype == PERF_RECORD_LOST:
+                self.lost_per_cpu[b.cpu] += _LOST.unpack_from(rec, 8)[1]
+            tail += rsize
+        b.tail[DATA_TAIL // 8] = tail
+
+    def read_available(self) -> list[Any]:
+        """Every complete record now queued, CPU by CPU."""
+        out: list[Any] = []
+        for b in self._cpus:
+            self._read_cpu(b, out)
+        self.events += len(out)
+        return out
+
+    def poll(self, timeout: float | None = None) -> list[Any]:
+        """Wait up to ``timeout`` seconds (None: until data) and return what arrived."""
+        batch = self.read_available()
+        if batch:
+            return batch
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopped:
+            wait = self.interval if deadline is None else min(self.interval, deadline - time.monotonic())
+            if wait > 0:
+                self._ep.poll(wait)
+            batch = self.read_available()
+            if batch or (deadline is not None and time.monotonic() >= deadline):
+                return batch
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        while not self._stopped:
+            yield from self.poll(None)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return aiter_epoll(self)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def close(self) -> None:
+        self._stopped = True
+        for b in self._cpus:
+            b.tail.release()
+            try:
+                b.mm.close()
+            except (BufferError, ValueError):
+                pass
+            os.close(b.fd)
+        self._cpus.clear()
+        self._ep.close()
+
+    def __enter__(self) -> PerfBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["PerfBuffer", "online_cpus"]
