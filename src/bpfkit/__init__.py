@@ -7,9 +7,10 @@ __version__ = "0.1.0"
 __all__ = [
     "BPF_ANY", "BPF_EXIST", "BPF_NOEXIST", "BPFAttachError", "BPFError",
     "BPFKernelFeatureError", "BPFLoadError", "BPFNameError", "BPFObject",
-    "BPFPermissionError", "Link", "Map", "MapType", "PerCpuValues", "Program", "RingBuffer",
+    "BPFPermissionError", "KernelMap", "Link", "Map", "MapType", "PerCpuValues", "PerfBuffer",
+    "Program", "RingBuffer", "load_pinned_map",
 ]
-_MODULES = ("errors", "maps", "program", "ringbuf", "object")
+_MODULES = ("errors", "maps", "program", "ringbuf", "perfbuf", "kobjects", "object")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
         BPFPermissionError,
     )
     from .core.maps import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapType, PerCpuValues
+    from .core.kobjects import KernelMap, load_pinned_map
     from .core.object import BPFObject
+    from .core.perfbuf import PerfBuffer
     from .core.program import Link, Program
     from .core.ringbuf import RingBuffer
 
