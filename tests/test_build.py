@@ -73,3 +73,36 @@ def test_open_from_bytes(tmp_path) -> None:
     with BPFObject.open(out.read_bytes(), name="hello") as obj:
         obj.load()
         assert "counts" in obj.maps and obj.rodata.target_uid == 0xFFFFFFFF
+
+
+@pytest.mark.kernel
+def test_min_btf_loads_the_object_on_a_kernel_without_btf(tmp_path) -> None:
+    """`bpfkit build --min-btf` keeps just the types hello.bpf.o's CO-RE
+    relocations use; with it the object loads where /sys/kernel/btf is gone."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "hello.bpf.c"
+    shutil.copy(SRC, src)
+    r = run_cli("build", str(src), "--min-btf", check=True)
+    btf = tmp_path / "hello.bpf.btf"
+    assert f"minimal BTF: {btf}" in r.stderr
+    assert 0 < btf.stat().st_size < 10_000 < os.path.getsize("/sys/kernel/btf/vmlinux")
+    probe = tmp_path / "probe"
+    code = (f"import os\nfrom bpfkit import BPFObject\n"
+            f"assert not os.path.exists('/sys/kernel/btf/vmlinux')\n"
+            f"obj = BPFObject.open({str(tmp_path / 'hello.bpf.o')!r}, btf_custom_path={str(btf)!r})\n"
+            f"obj.load(); obj.attach(); obj.bss.enabled = True\n"
+            f"open({str(probe)!r}, 'w').close()\n"
+            f"print(obj.bss.total_calls > 0)\n")
+    script = 'mount -t tmpfs none /sys/kernel/btf && exec "$0" -c "$1"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                        sys.executable, code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+def test_min_btf_errors_are_one_line(tmp_path) -> None:
+    r = run_cli("build", str(SRC), "--min-btf", str(tmp_path / "x.btf"),
+                "--vmlinux-btf", str(tmp_path / "missing"))
+    errors = [line for line in r.stderr.splitlines() if not line.startswith(("built:", "up to date:"))]
+    assert r.returncode == 1 and len(errors) == 1 and "no such BTF file" in errors[0]

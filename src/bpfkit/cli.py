@@ -9,6 +9,7 @@ for `bpfkit --help` and unknown commands.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 from .argv import Parser, parser_class
@@ -31,6 +32,11 @@ def _setup_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="+", metavar="FILE.bpf.c")
     p.add_argument("-o", "--output", metavar="OUT", help="object path (default: FILE.bpf.o)")
     p.add_argument("--force", action="store_true", help="compile even when up to date")
+    p.add_argument("--min-btf", nargs="?", const="", metavar="OUT.btf",
+                   help="also write the minimal kernel BTF the object needs, for kernels "
+                        "without /sys/kernel/btf/vmlinux (default: FILE.bpf.btf)")
+    p.add_argument("--vmlinux-btf", metavar="FILE", default=None,
+                   help="kernel BTF to take --min-btf from (default: this kernel's)")
     p.add_argument("--verbose", "-v", action="store_true", help="print the clang command")
     p.set_defaults(func=_cmd_build)
 
@@ -39,12 +45,18 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .core.build import build
     from .core.errors import UsageError
 
-    if args.output and len(args.sources) > 1:
-        raise UsageError("bpfkit build: -o takes one source file")
+    if (args.output or args.min_btf) and len(args.sources) > 1:
+        raise UsageError("bpfkit build: -o and --min-btf PATH take one source file")
     for src in args.sources:
         out, compiled = build(src, args.output, force=args.force, verbose=args.verbose)
         if args.verbose or compiled:
             print(f"{'built' if compiled else 'up to date'}: {out}", file=sys.stderr)
+        if args.min_btf is not None:
+            from .core.build import min_core_btf
+            from .core.system import VMLINUX_BTF
+
+            btf = min_core_btf(out, args.min_btf or None, vmlinux_btf=args.vmlinux_btf or VMLINUX_BTF)
+            print(f"minimal BTF: {btf} ({os.path.getsize(btf)} bytes)", file=sys.stderr)
     return 0
 
 

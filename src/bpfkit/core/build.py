@@ -131,3 +131,22 @@ def build(src: str | Path, out: str | Path | None = None, *, include_dirs: list[
     with open(depfile, "a") as f:
         f.write(f"\n# bpfkit {stamp}\n")
     return out, True
+
+
+def min_core_btf(obj: str | Path, out: str | Path | None = None, *,
+                 vmlinux_btf: str | Path = VMLINUX_BTF) -> Path:
+    """Write the part of ``vmlinux_btf`` that ``obj``'s CO-RE relocations use
+    (bpftool gen min_core_btf): a few KB to ship for kernels without
+    /sys/kernel/btf/vmlinux, loaded with BPFObject.open(..., btf_custom_path=)."""
+    obj = Path(obj)
+    out = Path(out) if out else obj.with_suffix(".btf")
+    if not Path(vmlinux_btf).is_file():
+        raise BuildError(f"{vmlinux_btf}: no such BTF file (the target kernel's vmlinux BTF, "
+                         "e.g. from /sys/kernel/btf/vmlinux or BTFHub)")
+    bpftool = _tool("bpftool")
+    r = subprocess.run([bpftool, "gen", "min_core_btf", str(vmlinux_btf), str(out), str(obj)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        detail = (r.stderr.strip().splitlines() or ["failed"])[-1]
+        raise BuildError(f"bpftool gen min_core_btf for {obj}: {detail}")
+    return out
