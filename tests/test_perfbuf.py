@@ -8,10 +8,10 @@ import os
 import time
 
 import pytest
+from test_ringbuf import go, spawn
 
 from bpfkit import BPFObject
 from bpfkit.core.perfbuf import PerfBuffer
-from test_ringbuf import go, spawn
 
 pytestmark = pytest.mark.kernel
 

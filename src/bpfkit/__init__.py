@@ -22,8 +22,8 @@ if TYPE_CHECKING:
         BPFNameError,
         BPFPermissionError,
     )
-    from .core.maps import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapType, PerCpuValues
     from .core.kobjects import KernelMap, load_pinned_map
+    from .core.maps import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapType, PerCpuValues
     from .core.object import BPFObject
     from .core.perfbuf import PerfBuffer
     from .core.program import Link, Program
