@@ -60,6 +60,9 @@ class Tool:
     def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
         """Options -> .rodata (before load), programs to skip, map sizes."""
 
+    def loaded(self, obj: BPFObject, args: argparse.Namespace) -> None:
+        """After load, before attach: fill maps the programs read from the start."""
+
     def columns(self, args: argparse.Namespace) -> list[tuple[Any, ...]]:
         """(header, width[, spec]) per text column; negative width: right-aligned,
         spec: format of a number cell (".3f")."""
@@ -194,6 +197,7 @@ def run(tool: Tool, args: argparse.Namespace) -> int:
             obj.use_perf_buffer()
         tool.configure(obj, args)
         obj.load()
+        tool.loaded(obj, args)
         links = obj.attach()
         # Perf buffers are per CPU: share the --ring-buffer-kb budget among them.
         pages = max(1, ring_bytes // mmap.PAGESIZE // max(1, os.cpu_count() or 1))

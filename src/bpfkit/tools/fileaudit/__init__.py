@@ -1,0 +1,256 @@
+"""`bpfkit fileaudit`: who changed a sensitive file, by any route, with
+severity and parent process (auditd `-w PATH -p wa`, Falco's sensitive-file
+rules). The kernel resolves every path and drops unwatched activity; this
+module holds the watch set, the severity table and the output."""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+from fnmatch import fnmatchcase
+
+from ...core.errors import UsageError
+from ...output import escape
+from ...runner import Tool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterable
+    from typing import Any
+
+    from ...core.object import BPFObject
+
+# The seed's trees, plus sudoers.d; ~/.ssh of every user is added at start.
+DEFAULT_WATCH = ("/etc", "/root", "/usr/lib/systemd", "/var/spool/cron", "/etc/sudoers.d")
+
+# Severity rules, first match wins; a path matches a pattern with fnmatch
+# (`*` also crosses "/"). Renames and links are judged by both their paths.
+HIGH = "HIGH"
+MEDIUM = "MEDIUM"
+LOW = "LOW"
+SEVERITY_RULES: tuple[tuple[str, str], ...] = (
+    # accounts and privileges
+    ("/etc/passwd", HIGH), ("/etc/shadow", HIGH), ("/etc/group", HIGH), ("/etc/gshadow", HIGH),
+    ("/etc/sudoers", HIGH), ("/etc/sudoers.d", HIGH), ("/etc/sudoers.d/*", HIGH),
+    # ssh: daemon and client config, keys that let someone in
+    ("/etc/ssh/sshd_config", HIGH), ("/etc/ssh/sshd_config.d/*", HIGH),
+    ("/etc/ssh/ssh_config", HIGH), ("/etc/ssh/ssh_config.d/*", HIGH),
+    ("*/.ssh/authorized_keys", HIGH), ("*/.ssh/authorized_keys2", HIGH), ("*/.ssh/config", HIGH),
+    # scheduled commands
+    ("/etc/crontab", HIGH), ("/etc/cron.d/*", HIGH), ("/etc/cron.hourly/*", HIGH),
+    ("/etc/cron.daily/*", HIGH), ("/etc/cron.weekly/*", HIGH), ("/etc/cron.monthly/*", HIGH),
+    ("/var/spool/cron/*", HIGH),
+    # services that start as root
+    ("/etc/systemd/*", HIGH), ("/usr/lib/systemd/system/*", HIGH), ("/lib/systemd/system/*", HIGH),
+    ("/usr/lib/systemd/user/*", HIGH),
+    # code every process loads, and authentication
+    ("/etc/ld.so.preload", HIGH), ("/etc/pam.d/*", HIGH), ("/etc/pam.d", HIGH),
+)
+MEDIUM_OPS = frozenset({"DELETE", "RENAME", "CHMOD", "CHOWN"})
+SEVERITIES = (LOW, MEDIUM, HIGH)
+
+# flags of struct fileaudit_event (fileaudit.h)
+PATH_RAW, NEW_RAW, PATH_CUT, NEW_CUT = 0x01, 0x02, 0x04, 0x08
+PATH_WATCHED, NEW_WATCHED, TARGET_TEXT = 0x10, 0x20, 0x40
+
+FNV_BASIS, FNV_PRIME = 14695981039346656037, 1099511628211
+NO_ID = 0xFFFFFFFF
+
+
+def fnv1a(data: bytes) -> int:
+    """The kernel side's prefix hash (FNV-1a, 64 bits)."""
+    h = FNV_BASIS
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def normalize(path: str) -> str:
+    """Absolute, without ".", ".." or repeated slashes (lexically, as the
+    kernel walks "..": a symlink before ".." is not followed here)."""
+    out = posixpath.normpath("/" + path.lstrip("/"))
+    return "/" if out in ("//", "") else out
+
+
+def under(path: str, prefixes: Iterable[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or inside one, by whole components."""
+    return any(path == p or path.startswith(p + "/") or p == "/" for p in prefixes)
+
+
+def severity(op: str, paths: Iterable[str]) -> str:
+    for path in paths:
+        for pattern, level in SEVERITY_RULES:
+            if fnmatchcase(path, pattern):
+                return level
+    return MEDIUM if op in MEDIUM_OPS else LOW
+
+
+def _aliases(path: str) -> list[str]:
+    """``path`` as reached through top-level symlinks too (/lib -> usr/lib on
+    merged-/usr systems): a path-based call may name either."""
+    out = [path]
+    real = os.path.realpath(path)
+    if real != path:
+        out.append(real)
+    try:
+        entries = os.listdir("/")
+    except OSError:
+        return out
+    for e in entries:
+        link = "/" + e
+        if not os.path.islink(link):
+            continue
+        target = os.path.realpath(link)
+        for p in list(out):
+            if p.startswith(target + "/"):
+                out.append(link + p[len(target):])
+    return out
+
+
+def default_watch() -> list[str]:
+    import pwd
+
+    homes = sorted({pw.pw_dir for pw in pwd.getpwall() if pw.pw_dir.startswith("/")})
+    return [*DEFAULT_WATCH, *(normalize(h) + "/.ssh" for h in homes if normalize(h) != "/")]
+
+
+def watch_set(paths: Iterable[str]) -> list[str]:
+    """The prefixes to hash into the kernel: normalised, with aliases, unique."""
+    out: list[str] = []
+    for p in paths:
+        for a in _aliases(normalize(os.path.abspath(p))):
+            if a not in out:
+                out.append(a)
+    return out
+
+
+def result_text(result: int) -> str:
+    return "0" if result >= 0 else errno.errorcode.get(-result, str(-result))
+
+
+class FileAudit(Tool):
+    name = "fileaudit"
+    help = "audit changes to sensitive files (writes, creates, renames, deletes, chmod, chown, links)"
+    banner = "Auditing file changes. Ctrl+C to stop."
+    object_path = os.path.join(os.path.dirname(__file__), "fileaudit.bpf.o")
+    # legacy syscalls are x86-64 only; fchmodat2 since 6.6, openat2 since 5.6
+    optional_programs = tuple(f"{d}_{sc}" for sc in (
+        "open", "creat", "rename", "unlink", "rmdir", "chmod", "chown", "lchown", "link",
+        "symlink", "mkdir", "openat2", "fchmodat2", "renameat") for d in ("enter", "exit"))
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        f = p.add_argument_group("what to audit (filters run in the kernel unless noted)")
+        f.add_argument("--watch", action="append", metavar="PATH",
+                       help="a tree to watch, by whole path components (repeatable; replaces the "
+                            "default: /etc, /root, /usr/lib/systemd, /var/spool/cron, ~/.ssh of "
+                            "every user)")
+        f.add_argument("--uid", type=int, help="only changes made by this user id")
+        f.add_argument("--exclude-comm", action="append", metavar="NAME",
+                       help="ignore processes with this command name (repeatable)")
+        f.add_argument("--attempts", action="store_true",
+                       help="also report calls that failed, with the errno")
+        f.add_argument("--min-severity", choices=("low", "medium", "high"), default="low",
+                       help="only changes of this severity or more (in user space)")
+
+    def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
+        ro = obj.rodata
+        if args.uid is not None:
+            if not 0 <= args.uid < NO_ID:
+                raise UsageError("bpfkit fileaudit: --uid must be a user id (0..4294967294)")
+            ro.targ_uid = args.uid
+        ro.attempts = bool(args.attempts)
+        ro.exclude_comms = bool(args.exclude_comm)
+        for w in args.watch or ():
+            if not w.strip():
+                raise UsageError("bpfkit fileaudit: --watch needs a path")
+        self.watched = watch_set(args.watch or default_watch())
+        if len(self.watched) > obj.maps.watched.max_entries:
+            raise UsageError(f"bpfkit fileaudit: at most {obj.maps.watched.max_entries} watched paths")
+        ro.max_prefix_len = max(len(p.encode()) for p in self.watched) if "/" not in self.watched else 0
+        self.min_level = SEVERITIES.index(args.min_severity.upper())
+
+    def loaded(self, obj: BPFObject, args: argparse.Namespace) -> None:
+        watched = obj.maps.watched
+        for p in self.watched:
+            watched[fnv1a(b"" if p == "/" else p.encode())] = 1
+        for comm in args.exclude_comm or ():
+            obj.maps.excluded[comm.encode()[:15]] = 1
+
+    # -- one event -------------------------------------------------------------------
+    def _paths(self, ev: Any) -> tuple[str, str | None]:
+        raw, n1, n2 = ev.paths, ev.path_len, ev.new_path_len
+        path = raw[:n1].decode("utf-8", "backslashreplace")
+        new = raw[n1 + 1: n1 + 1 + n2].decode("utf-8", "backslashreplace") if n2 or ev.op.name in (
+            "FA_RENAME", "FA_LINK", "FA_SYMLINK") else None
+        if ev.flags & PATH_RAW:
+            path = normalize(path)
+        if new is not None and ev.flags & NEW_RAW:
+            new = normalize(new)
+        return path, new
+
+    def _judge(self, ev: Any) -> tuple[str, str, str | None, str] | None:
+        """(op, path, new_path, severity), or None when user space filters it out."""
+        path, new = self._paths(ev)
+        flags = ev.flags
+        watched = bool(flags & (PATH_WATCHED | NEW_WATCHED))
+        if not watched:  # a path with "."/".." the kernel could not judge
+            candidates = [new] if new is not None else []
+            if not flags & TARGET_TEXT:
+                candidates.append(path)
+            if not any(under(c, self.watched) for c in candidates):
+                return None
+        op = ev.op.name.removeprefix("FA_")
+        level = severity(op, [path, new] if new is not None else [path])
+        if SEVERITIES.index(level) < self.min_level:
+            return None
+        return op, path, new, level
+
+    def row(self, ev: Any, args: argparse.Namespace) -> tuple[Any, ...] | None:
+        j = self._judge(ev)
+        if j is None:
+            return None
+        op, path, new, level = j
+        target = escape(path) + ("..." if ev.flags & PATH_CUT else "")
+        if new is not None:
+            target += " => " + escape(new) + ("..." if ev.flags & NEW_CUT else "")
+        extra = ""
+        if op in ("CHMOD", "MKDIR") or (op == "CREATE" and ev.mode):
+            extra = f" mode={ev.mode & 0o7777:04o}"
+        elif op == "CHOWN":
+            extra = (f" owner={ev.owner if ev.owner != NO_ID else '-'}"
+                     f" group={ev.group if ev.group != NO_ID else '-'}")
+        if ev.result < 0:
+            extra += f" (failed: {result_text(ev.result)})"
+        line = (f"[{level:<6}] {self.clock.hms(ev.ts_ns)} {op:<8} pid={ev.pid} uid={ev.uid} "
+                f"{escape(ev.comm)} (parent: {escape(ev.pcomm)} pid={ev.ppid}) {target}{extra}")
+        return (line,)
+
+    def record(self, ev: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+        j = self._judge(ev)
+        if j is None:
+            return None
+        op, path, new, level = j
+        rec: dict[str, Any] = {
+            "op": op, "severity": level, "path": path, "pid": ev.pid, "tid": ev.tid,
+            "ppid": ev.ppid, "uid": ev.uid, "gid": ev.gid, "comm": ev.comm, "parent_comm": ev.pcomm,
+            "syscall": ev.syscall.name.removeprefix("FS_").lower(),
+            "result": 0 if ev.result >= 0 else -ev.result,
+            "errno": None if ev.result >= 0 else result_text(ev.result),
+        }
+        if new is not None:
+            rec["new_path"] = new
+        if ev.flags & TARGET_TEXT:
+            rec["target_is_text"] = True  # a symlink target as written, not resolved
+        if ev.flags & (PATH_CUT | NEW_CUT):
+            rec["truncated"] = True
+        if op in ("CHMOD", "MKDIR", "CREATE"):
+            rec["mode"] = ev.mode & 0o7777
+        if op == "CHOWN":
+            rec["owner"] = None if ev.owner == NO_ID else ev.owner
+            rec["group"] = None if ev.group == NO_ID else ev.group
+        return rec
+
+
+TOOL = FileAudit()
