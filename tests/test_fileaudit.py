@@ -186,3 +186,20 @@ def test_usage_errors() -> None:
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--min-severity" in r.stderr
     r = subprocess.run([*BPFKIT, "fileaudit", "--uid", "-3"], capture_output=True, text=True)
     assert r.returncode == 2 and "--uid" in r.stderr
+
+
+def test_prefix_matches_whole_components_in_the_kernel(trees) -> None:
+    watched, outside = trees
+    sibling = Path(str(watched) + "2")  # shares the watched prefix as a string
+    sibling.mkdir()
+    tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched), "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True)
+    assert tracer.stderr.readline().startswith("Auditing")
+    (sibling / "f").write_text("x")
+    (watched / "f").write_text("x")
+    time.sleep(0.3)
+    tracer.send_signal(signal.SIGINT)
+    out, err = tracer.communicate(timeout=30)
+    assert [json.loads(line)["path"] for line in out.splitlines()] == [str(watched / "f")]
+    assert "events: 1, dropped: 0" in err  # the sibling cost no ring buffer event
