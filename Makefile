@@ -49,6 +49,7 @@ bench: build
 	$(BIN)/python bench/ringbuf_throughput.py
 	$(BIN)/python bench/fileopen.py
 	$(BIN)/python bench/tcptrack.py
+	$(BIN)/python bench/fileaudit.py
 
 clean:
 	find . -name '*.bpf.o' -o -name '*.bpf.o.d' | xargs rm -f

@@ -39,12 +39,7 @@ class Audit:
 
     def __init__(self, watched: Path, outside: Path, *tracer_args: str, deny: Path | None = None,
                  json_out: bool = True) -> None:
-        self.tracer = subprocess.Popen(
-            [*BPFKIT, "fileaudit", "--watch", str(watched), *(["--json"] if json_out else []),
-             *tracer_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True)
-        banner = self.tracer.stderr.readline()
-        assert banner.strip() == "Auditing file changes. Ctrl+C to stop.", banner + self.tracer.stderr.read()
+        self.tracer = start_tracer(watched, *(["--json"] if json_out else []), *tracer_args)
         self.helper = subprocess.Popen(
             [*HELPER, str(watched), str(outside), *(["--deny", str(deny)] if deny else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -62,11 +57,24 @@ class Audit:
         return expected
 
     def finish(self) -> tuple[str, str]:
-        time.sleep(0.3)  # longer than the poll interval
-        self.tracer.send_signal(signal.SIGINT)
-        out, err = self.tracer.communicate(timeout=30)
-        assert self.tracer.returncode == 0, err
-        return out, err
+        return stop_tracer(self.tracer)
+
+
+def start_tracer(watched: Path, *args: str) -> subprocess.Popen:
+    tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched), *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True)
+    banner = tracer.stderr.readline()
+    assert banner.startswith("Auditing"), banner + tracer.stderr.read()
+    return tracer
+
+
+def stop_tracer(tracer: subprocess.Popen) -> tuple[str, str]:
+    time.sleep(0.3)  # longer than the poll interval: everything is written
+    tracer.send_signal(signal.SIGINT)
+    out, err = tracer.communicate(timeout=30)
+    assert tracer.returncode == 0, err
+    return out, err
 
 
 def key(e: dict) -> tuple:
@@ -121,16 +129,12 @@ def test_failed_attempts_only_with_the_option(trees) -> None:
 
 
 def test_a_file_name_cannot_forge_a_line(trees) -> None:
-    watched, outside = trees
+    watched, _ = trees
     evil = "x\n[HIGH  ] 14:30:15 RENAME   pid=1 uid=0 init (parent: x pid=0) etc-shadow\x1b[2K"
-    tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    assert tracer.stderr.readline().startswith("Auditing")
+    tracer = start_tracer(watched)
     (watched / evil).write_text("x")
     os.unlink(watched / evil)
-    time.sleep(0.3)
-    tracer.send_signal(signal.SIGINT)
-    out, err = tracer.communicate(timeout=30)
+    out, _ = stop_tracer(tracer)
     lines = out.splitlines()
     assert len(lines) == 2, out
     assert lines[0].startswith("[LOW   ] ") and " CREATE   " in lines[0]
@@ -140,23 +144,18 @@ def test_a_file_name_cannot_forge_a_line(trees) -> None:
 
 
 def test_filters(trees) -> None:
-    watched, outside = trees
+    watched, _ = trees
     target = watched / "f"
     code = f"open({str(target)!r}, 'w').close(); import os; os.chmod({str(target)!r}, 0o600)"
-    tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched), "--json",
-                               "--exclude-comm", "excluded-one", "--min-severity", "medium"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, text=True)
-    assert tracer.stderr.readline().startswith("Auditing")
+    tracer = start_tracer(watched, "--json",
+                               "--exclude-comm", "excluded-one", "--min-severity", "medium")
     # the same change by an excluded command, then by another
     script = Path(watched.parent / "excluded-one")
     script.write_text(f"#!{sys.executable}\n{code}\n")
     script.chmod(0o755)
     subprocess.run([str(script)], check=True)  # comm is the script's name: excluded
     subprocess.run([sys.executable, "-c", code], check=True)
-    time.sleep(0.3)
-    tracer.send_signal(signal.SIGINT)
-    out, _ = tracer.communicate(timeout=30)
+    out, _ = stop_tracer(tracer)
     got = [json.loads(line) for line in out.splitlines()]
     # --min-severity medium: the CREATE (LOW) is left out, the CHMOD kept;
     # --exclude-comm: the script's changes are not there
@@ -165,18 +164,13 @@ def test_filters(trees) -> None:
 
 
 def test_uid_filter(trees) -> None:
-    watched, outside = trees
+    watched, _ = trees
     os.chmod(watched, 0o777)
-    tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched), "--json", "--uid", "65534"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, text=True)
-    assert tracer.stderr.readline().startswith("Auditing")
+    tracer = start_tracer(watched, "--json", "--uid", "65534")
     (watched / "by-root").write_text("x")
     subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "touch",
                     str(watched / "by-nobody")], check=True)
-    time.sleep(0.3)
-    tracer.send_signal(signal.SIGINT)
-    out, _ = tracer.communicate(timeout=30)
+    out, _ = stop_tracer(tracer)
     got = [json.loads(line) for line in out.splitlines()]
     assert [(e["op"], e["path"], e["uid"]) for e in got] == [("CREATE", str(watched / "by-nobody"), 65534)]
 
@@ -189,17 +183,12 @@ def test_usage_errors() -> None:
 
 
 def test_prefix_matches_whole_components_in_the_kernel(trees) -> None:
-    watched, outside = trees
+    watched, _ = trees
     sibling = Path(str(watched) + "2")  # shares the watched prefix as a string
     sibling.mkdir()
-    tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched), "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, text=True)
-    assert tracer.stderr.readline().startswith("Auditing")
+    tracer = start_tracer(watched, "--json")
     (sibling / "f").write_text("x")
     (watched / "f").write_text("x")
-    time.sleep(0.3)
-    tracer.send_signal(signal.SIGINT)
-    out, err = tracer.communicate(timeout=30)
+    out, err = stop_tracer(tracer)
     assert [json.loads(line)["path"] for line in out.splitlines()] == [str(watched / "f")]
     assert "events: 1, dropped: 0" in err  # the sibling cost no ring buffer event

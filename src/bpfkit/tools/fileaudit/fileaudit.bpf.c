@@ -212,6 +212,14 @@ EXIT(mkdir) EXIT(mkdirat)
 
 /* ---- path resolution in the kernel ------------------------------------- */
 
+/* An offset into b->data the verifier can bound: the compiler drops a plain
+ * `& OFF_MASK` it can prove redundant, and the verifier cannot prove it. */
+static __always_inline __u64 idx(__u64 x)
+{
+	asm volatile("%[x] &= 8191" : [x] "+r"(x));
+	return x;
+}
+
 static __always_inline struct file *fd_file(__s32 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
@@ -226,9 +234,10 @@ static __always_inline struct file *fd_file(__s32 fd)
 	return f;
 }
 
-/* The dentry walk and the copy are bpf_loop() callbacks: verified once, not
- * once per iteration (an unrolled walk of 64 levels is over the verifier's
- * budget). Kernel pointers travel as plain numbers read with CO-RE. */
+/* The dentry walk, the copy and the prefix check are bpf_loop() callbacks
+ * inside global functions: each is verified once, not once per iteration
+ * and call site (unrolled, the walk alone is over the verifier's budget).
+ * Kernel pointers travel as plain numbers read with CO-RE. */
 struct walk {
 	struct scratch *b;
 	struct dentry *d;
@@ -264,50 +273,106 @@ static long walk_step(__u32 i, struct walk *w)
 	return 0;
 }
 
+/* Collects the names from `path` (a struct path *) up to the root into
+ * b->names, leaf first; returns their count, with bit 31 set when the
+ * walk did not reach the root (too deep). */
+__noinline __u32 fa_walk(struct scratch *b, __u64 path)
+{
+	struct vfsmount *vm;
+	struct walk w = { .b = b };
+
+	if (!b)
+		return 0;
+	vm = BPF_CORE_READ((struct path *)path, mnt);
+	w.d = BPF_CORE_READ((struct path *)path, dentry);
+	w.m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
+	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
+	return w.n | (w.complete ? 0 : 1U << 31);
+}
+
+struct copy_state {
+	__u32 n, start, off, limit, next;
+	__u8 cut, more;
+};
+
 struct copy {
 	struct scratch *b;
-	__u32 n, start, off;
-	bool cut;
+	struct copy_state s;
 };
 
 static long copy_step(__u32 i, struct copy *c)
 {
-	__u32 k, len;
+	__u32 k, len, j = i + c->s.next;
 
-	if (i >= c->n)
+	if (j >= c->s.n)
 		return 1;
-	k = (c->n - 1 - i) & (MAX_DEPTH - 1);
-	len = c->b->lens[k] & 255;
-	if (c->off - c->start + 1 + len > FA_PATH_MAX - 1) {
-		c->cut = true;
+	if (c->s.off - c->s.start > c->s.limit) { /* far enough to judge: resume if watched */
+		c->s.next = j;
+		c->s.more = 1;
 		return 1;
 	}
-	c->b->data[c->off++ & OFF_MASK] = '/';
-	bpf_probe_read_kernel(&c->b->data[c->off & OFF_MASK], len, (void *)c->b->names[k]);
-	c->off += len;
+	k = (c->s.n - 1 - j) & (MAX_DEPTH - 1);
+	len = c->b->lens[k] & 255;
+	if (c->s.off - c->s.start + 1 + len > FA_PATH_MAX - 1) {
+		c->s.cut = 1;
+		return 1;
+	}
+	c->b->data[c->s.off++ & OFF_MASK] = '/';
+	bpf_probe_read_kernel(&c->b->data[c->s.off & OFF_MASK], len, (void *)c->b->names[k]);
+	c->s.off += len;
 	return 0;
 }
 
-/* Write the absolute path of `path` at data[start]; returns its length. */
+/* Writes the collected names root first at data[st->start]; stops at the
+ * first component boundary past st->limit (st->more: call again to finish). */
+__noinline __u32 fa_copy(struct scratch *b, struct copy_state *st)
+{
+	struct copy c = { .b = b };
+
+	if (!b || !st)
+		return 0;
+	c.s = *st;
+	c.s.more = 0;
+	if (c.s.n == 0 && c.s.off == c.s.start)
+		b->data[c.s.off++ & OFF_MASK] = '/';
+	bpf_loop(MAX_DEPTH, copy_step, &c, 0);
+	b->data[c.s.off & OFF_MASK] = '\0';
+	*st = c.s;
+	return c.s.off - c.s.start;
+}
+
+/* The absolute path of `path` at data[start], judged from its first
+ * `limit` bytes: see fa_copy(). */
+static __always_inline __u32 path_of_lim(struct scratch *b, const struct path *path, __u32 start,
+					 __u8 *cut, struct copy_state *st, __u32 limit)
+{
+	__u32 n = fa_walk(b, (__u64)path), len;
+
+	*st = (struct copy_state){ .n = n & (MAX_DEPTH * 2 - 1), .start = start, .off = start,
+				   .limit = limit };
+	len = fa_copy(b, st);
+	if ((n >> 31) || st->cut)
+		*cut = 1;
+	return len;
+}
+
+static __always_inline __u32 path_resume(struct scratch *b, struct copy_state *st, __u8 *cut)
+{
+	__u32 len;
+
+	st->limit = FA_PATH_MAX;
+	len = fa_copy(b, st);
+	if (st->cut)
+		*cut = 1;
+	return len;
+}
+
 static __always_inline __u32 path_of(struct scratch *b, const struct path *path, __u32 start,
 				     __u8 *cut)
 {
-	struct vfsmount *vm = BPF_CORE_READ(path, mnt);
-	struct walk w = { .b = b, .d = BPF_CORE_READ(path, dentry),
-			  .m = (void *)vm - bpf_core_field_offset(struct mount, mnt) };
-	struct copy c = { .b = b, .start = start, .off = start };
+	struct copy_state st;
 
-	bpf_loop(MAX_DEPTH, walk_step, &w, 0);
-	if (!w.complete)
-		*cut = 1;
-	c.n = w.n;
-	if (c.n == 0)
-		b->data[c.off++ & OFF_MASK] = '/';
-	bpf_loop(MAX_DEPTH, copy_step, &c, 0);
-	if (c.cut)
-		*cut = 1;
-	b->data[c.off & OFF_MASK] = '\0';
-	return c.off - start;
+	return path_of_lim(b, path, start, cut, &st, FA_PATH_MAX);
 }
 
 /* The path a *at() call names: `user` relative to `dfd` (or absolute). */
@@ -322,12 +387,16 @@ static __always_inline __u32 path_at(struct scratch *b, __s32 dfd, __u64 user, _
 	bpf_probe_read_user(&c, 1, (void *)user);
 	if (c != '/') {
 		if (dfd == AT_FDCWD) {
-			len = path_of(b, __builtin_preserve_access_index(&task->fs->pwd), start, cut);
+			/* read, not dereferenced: the walk wants a plain number */
+			struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+			len = path_of(b, (void *)fs + bpf_core_field_offset(struct fs_struct, pwd),
+				      start, cut);
 		} else {
 			struct file *f = fd_file(dfd);
 
 			if (!f) { /* a bad dirfd: the call failed with EBADF */
-				b->data[start & OFF_MASK] = '\0';
+				b->data[idx(start)] = '\0';
 				return 0;
 			}
 			len = path_of(b, __builtin_preserve_access_index(&f->f_path), start, cut);
@@ -335,22 +404,22 @@ static __always_inline __u32 path_at(struct scratch *b, __s32 dfd, __u64 user, _
 		if (c == '\0' && empty_ok) /* AT_EMPTY_PATH: dfd itself */
 			return len;
 		if (len != 1) /* not "/" */
-			b->data[(start + len++) & OFF_MASK] = '/';
+			b->data[idx(start + len++)] = '/';
 	}
-	n = bpf_probe_read_user_str(&b->data[(start + len) & OFF_MASK], FA_PATH_MAX, (void *)user);
+	n = bpf_probe_read_user_str(&b->data[idx(start + len)], FA_PATH_MAX, (void *)user);
 	if (n > 0)
 		len += n - 1;
 	if (len > FA_PATH_MAX - 1) {
 		len = FA_PATH_MAX - 1;
 		*cut = 1;
-		b->data[(start + len) & OFF_MASK] = '\0';
+		b->data[idx(start + len)] = '\0';
 	}
 	return len;
 }
 
 static __always_inline __u32 text_at(struct scratch *b, __u64 user, __u32 start)
 {
-	long n = bpf_probe_read_user_str(&b->data[start & OFF_MASK], FA_PATH_MAX, (void *)user);
+	long n = bpf_probe_read_user_str(&b->data[idx(start)], FA_PATH_MAX, (void *)user);
 
 	return n > 0 ? n - 1 : 0;
 }
@@ -361,7 +430,7 @@ struct check {
 	struct scratch *b;
 	__u32 start, len, comp;
 	__u64 hash;
-	bool watched, raw;
+	bool watched, raw, resolved;
 };
 
 static long check_step(__u32 i, struct check *c)
@@ -369,13 +438,13 @@ static long check_step(__u32 i, struct check *c)
 	__u8 ch = '/'; /* past the end: a virtual '/' closes the last component */
 	__u32 clen;
 
-	if (i > c->len)
+	if (i > c->len || (c->resolved && (c->watched || i > max_prefix_len)))
 		return 1;
 	if (i < c->len)
 		ch = c->b->data[(c->start + i) & OFF_MASK];
 	if (ch == '/') {
 		clen = i - c->comp;
-		if (i > 0) {
+		if (i > 0 && !c->resolved) {
 			__u8 a = c->b->data[(c->start + c->comp) & OFF_MASK];
 			__u8 z = c->b->data[(c->start + c->comp + 1) & OFF_MASK];
 
@@ -393,13 +462,26 @@ static long check_step(__u32 i, struct check *c)
 	return 0;
 }
 
-static __always_inline void check(struct scratch *b, __u32 start, __u32 len, bool *watched, bool *raw)
+/* `resolved`: a path built from dentries, which has no "."/".." components:
+ * the scan stops once it has a verdict. */
+__noinline __u32 fa_check(struct scratch *b, __u32 start, __u32 len, __u32 resolved)
 {
-	struct check c = { .b = b, .start = start, .len = len, .hash = FNV_BASIS };
+	struct check c = { .b = b, .start = start, .len = len, .hash = FNV_BASIS,
+			   .resolved = resolved };
 
+	if (!b)
+		return 0;
 	bpf_loop(len + 1, check_step, &c, 0);
-	*watched = c.watched;
-	*raw = c.raw;
+	return (c.watched ? 1 : 0) | (c.raw ? 2 : 0);
+}
+
+static __always_inline void check(struct scratch *b, __u32 start, __u32 len, bool resolved,
+				  bool *watched, bool *raw)
+{
+	__u32 r = fa_check(b, start, len, resolved);
+
+	*watched = r & 1;
+	*raw = r & 2;
 }
 
 /* ---- finish: resolve, filter, emit ------------------------------------- */
@@ -424,46 +506,54 @@ int finish(struct bpfkit_sys_exit *ctx)
 	if (ret < 0 && !attempts)
 		return 0;
 	op = b->a.op;
-	if (b->a.k1 == K_OPEN) {
+	if (b->a.k1 == K_OPEN || b->a.k1 == K_FD) {
 		__u32 of = b->a.oflags;
+		struct file *f;
+		struct copy_state c;
 
-		if (ret >= 0) {
-			struct file *f = fd_file(ret);
-			__u32 fmode;
+		if (b->a.k1 == K_OPEN && ret < 0) { /* a failed open: the name it was given */
+			op = of & O_TRUNC ? FA_TRUNCATE : of & O_ACCMODE ? FA_WRITE : FA_CREATE;
+			len1 = path_at(b, b->a.d1, b->a.p1, 0, false, &cut1);
+			len1 &= FA_PATH_MAX - 1;
+			check(b, 0, len1, false, &w1, &r1);
+			goto judged;
+		}
+		f = fd_file(b->a.k1 == K_OPEN ? ret : b->a.d1);
+		if (!f)
+			return 0;
+		if (b->a.k1 == K_OPEN) {
+			__u32 fmode = BPF_CORE_READ(f, f_mode);
 
-			if (!f)
-				return 0;
-			fmode = BPF_CORE_READ(f, f_mode);
 			op = fmode & FMODE_CREATED ? FA_CREATE : of & O_TRUNC ? FA_TRUNCATE :
 			     fmode & FMODE_WRITE ? FA_WRITE : 0;
 			if (!op) /* O_CREAT of a file that existed, opened read-only */
 				return 0;
-			len1 = path_of(b, __builtin_preserve_access_index(&f->f_path), 0, &cut1);
-		} else {
-			op = of & O_TRUNC ? FA_TRUNCATE : of & O_ACCMODE ? FA_WRITE : FA_CREATE;
-			len1 = path_at(b, b->a.d1, b->a.p1, 0, false, &cut1);
 		}
-	} else if (b->a.k1 == K_FD) {
-		struct file *f = fd_file(b->a.d1);
-
-		if (!f)
+		/* The common case, cheapest: copy just enough of the path to judge it. */
+		len1 = path_of_lim(b, __builtin_preserve_access_index(&f->f_path), 0, &cut1, &c,
+				   max_prefix_len);
+		check(b, 0, len1 & (FA_PATH_MAX - 1), true, &w1, &r1);
+		if (!w1)
 			return 0;
-		len1 = path_of(b, __builtin_preserve_access_index(&f->f_path), 0, &cut1);
+		if (c.more)
+			len1 = path_resume(b, &c, &cut1);
+		len1 &= FA_PATH_MAX - 1;
 	} else if (b->a.k1 == K_TEXT) {
 		len1 = text_at(b, b->a.p1, 0);
 		flags |= FA_TARGET_TEXT;
+		len1 &= FA_PATH_MAX - 1;
+		if (b->data[0] == '/')
+			check(b, 0, len1, true, &w1, &r1); /* text: never normalised */
 	} else {
 		len1 = path_at(b, b->a.d1, b->a.p1, 0, b->a.oflags & AT_EMPTY_PATH, &cut1);
+		len1 &= FA_PATH_MAX - 1;
+		check(b, 0, len1, false, &w1, &r1);
 	}
-	len1 &= FA_PATH_MAX - 1;
-	if (!(flags & FA_TARGET_TEXT) || b->data[0] == '/')
-		check(b, 0, len1, &w1, &r1);
-	if (flags & FA_TARGET_TEXT)
-		r1 = false; /* a symlink target is text, never normalised */
+judged:
 	if (b->a.k2 == K_AT) {
 		len2 = path_at(b, b->a.d2, b->a.p2, len1 + 1, false, &cut2);
 		len2 &= FA_PATH_MAX - 1;
-		check(b, len1 + 1, len2, &w2, &r2);
+		check(b, len1 + 1, len2, false, &w2, &r2);
 	}
 	if (!(w1 || w2 || r1 || r2))
 		return 0;
