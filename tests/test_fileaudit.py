@@ -192,3 +192,20 @@ def test_prefix_matches_whole_components_in_the_kernel(trees) -> None:
     out, err = stop_tracer(tracer)
     assert [json.loads(line)["path"] for line in out.splitlines()] == [str(watched / "f")]
     assert "events: 1, dropped: 0" in err  # the sibling cost no ring buffer event
+
+
+def test_a_directory_moved_into_the_watched_tree_is_watched_at_once(trees) -> None:
+    """The kernel remembers directories too deep to be watched; moving one
+    into the watched tree must end that at once."""
+    watched, outside = trees
+    deep = outside / "a-directory-whose-path-is-longer-than-any-watched-prefix"
+    deep.mkdir()
+    tracer = start_tracer(watched, "--json")
+    for i in range(3):  # remembered as unwatched from the first create on
+        (deep / f"before{i}").write_text("x")
+    os.rename(deep, watched / deep.name)
+    (watched / deep.name / "after").write_text("x")
+    out, err = stop_tracer(tracer)
+    got = [(e["op"], e["path"]) for e in map(json.loads, out.splitlines())]
+    assert got == [("RENAME", str(deep)), ("CREATE", str(watched / deep.name / "after"))]
+    assert "events: 2, dropped: 0" in err

@@ -138,7 +138,8 @@ class FileAudit(Tool):
     # legacy syscalls are x86-64 only; fchmodat2 since 6.6, openat2 since 5.6
     optional_programs = tuple(f"{d}_{sc}" for sc in (
         "open", "creat", "rename", "unlink", "rmdir", "chmod", "chown", "lchown", "link",
-        "symlink", "mkdir", "openat2", "fchmodat2", "renameat") for d in ("enter", "exit"))
+        "symlink", "mkdir", "openat2", "fchmodat2", "renameat") for d in ("enter", "exit")) + tuple(
+        f"change_{sc}" for sc in ("mount", "umount", "move_mount", "pivot_root", "mount_setattr"))
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         f = p.add_argument_group("what to audit (filters run in the kernel unless noted)")

@@ -54,6 +54,33 @@ struct {
 	__type(value, __u8);
 } excluded SEC(".maps");
 
+/* Verdicts of directories too deep to hold a watched prefix, so the next
+ * file created there costs one lookup instead of a walk. A verdict is used
+ * only while tree_gen is unchanged (bumped by every rename, directory
+ * removal and mount change: a directory's path can change only so) and
+ * the dentry still holds the same inode (a freed dentry may be reused). */
+struct dir_key {
+	__u64 dentry, mnt;
+};
+
+struct dir_verdict {
+	__u64 gen, ino, sb;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dir_key);
+	__type(value, struct dir_verdict);
+} unwatched_dirs SEC(".maps");
+
+__u64 tree_gen;
+
+static __always_inline void tree_changed(void)
+{
+	__sync_fetch_and_add(&tree_gen, 1);
+}
+
 /* How a path argument is resolved. */
 enum arg_kind { K_NONE, K_AT, K_FD, K_OPEN, K_TEXT };
 
@@ -161,12 +188,17 @@ ENTER(openat2)
 }
 ENTER(truncate)  { return at1(FA_TRUNCATE, FS_TRUNCATE, AT_FDCWD, A(0), 0, NOID, NOID, 0); }
 ENTER(ftruncate) { return fd1(FA_TRUNCATE, FS_FTRUNCATE, A(0), 0, NOID, NOID); }
-ENTER(rename)    { return two(FA_RENAME, FS_RENAME, K_AT, AT_FDCWD, A(0), AT_FDCWD, A(1), 0); }
-ENTER(renameat)  { return two(FA_RENAME, FS_RENAMEAT, K_AT, A(0), A(1), A(2), A(3), 0); }
-ENTER(renameat2) { return two(FA_RENAME, FS_RENAMEAT2, K_AT, A(0), A(1), A(2), A(3), 0); }
+ENTER(rename)    { tree_changed(); return two(FA_RENAME, FS_RENAME, K_AT, AT_FDCWD, A(0), AT_FDCWD, A(1), 0); }
+ENTER(renameat)  { tree_changed(); return two(FA_RENAME, FS_RENAMEAT, K_AT, A(0), A(1), A(2), A(3), 0); }
+ENTER(renameat2) { tree_changed(); return two(FA_RENAME, FS_RENAMEAT2, K_AT, A(0), A(1), A(2), A(3), 0); }
 ENTER(unlink)    { return at1(FA_DELETE, FS_UNLINK, AT_FDCWD, A(0), 0, NOID, NOID, 0); }
-ENTER(unlinkat)  { return at1(FA_DELETE, FS_UNLINKAT, A(0), A(1), 0, NOID, NOID, 0); }
-ENTER(rmdir)     { return at1(FA_DELETE, FS_RMDIR, AT_FDCWD, A(0), 0, NOID, NOID, 0); }
+ENTER(unlinkat)
+{
+	if (A(2) & 0x200) /* AT_REMOVEDIR */
+		tree_changed();
+	return at1(FA_DELETE, FS_UNLINKAT, A(0), A(1), 0, NOID, NOID, 0);
+}
+ENTER(rmdir)     { tree_changed(); return at1(FA_DELETE, FS_RMDIR, AT_FDCWD, A(0), 0, NOID, NOID, 0); }
 ENTER(chmod)     { return at1(FA_CHMOD, FS_CHMOD, AT_FDCWD, A(0), A(1), NOID, NOID, 0); }
 ENTER(fchmod)    { return fd1(FA_CHMOD, FS_FCHMOD, A(0), A(1), NOID, NOID); }
 ENTER(fchmodat)  { return at1(FA_CHMOD, FS_FCHMODAT, A(0), A(1), A(2), NOID, NOID, 0); }
@@ -179,6 +211,11 @@ ENTER(link)      { return two(FA_LINK, FS_LINK, K_AT, AT_FDCWD, A(0), AT_FDCWD, 
 ENTER(linkat)    { return two(FA_LINK, FS_LINKAT, K_AT, A(0), A(1), A(2), A(3), A(4)); }
 ENTER(symlink)   { return two(FA_SYMLINK, FS_SYMLINK, K_TEXT, 0, A(0), AT_FDCWD, A(1), 0); }
 ENTER(symlinkat) { return two(FA_SYMLINK, FS_SYMLINKAT, K_TEXT, 0, A(0), A(1), A(2), 0); }
+#define TREE_CHANGE(name) SEC("tracepoint/syscalls/sys_enter_" #name) \
+	int change_##name(void *ctx) { tree_changed(); return 0; }
+TREE_CHANGE(mount) TREE_CHANGE(umount) TREE_CHANGE(move_mount) TREE_CHANGE(pivot_root)
+TREE_CHANGE(mount_setattr)
+
 ENTER(mkdir)     { return at1(FA_MKDIR, FS_MKDIR, AT_FDCWD, A(0), A(1), NOID, NOID, 0); }
 ENTER(mkdirat)   { return at1(FA_MKDIR, FS_MKDIRAT, A(0), A(1), A(2), NOID, NOID, 0); }
 
@@ -529,12 +566,26 @@ int finish(struct bpfkit_sys_exit *ctx)
 			if (!op) /* O_CREAT of a file that existed, opened read-only */
 				return 0;
 		}
-		/* The common case, cheapest: copy just enough of the path to judge it. */
+		/* The common case, cheapest: a directory known to be unwatched, or
+		 * just enough of the path copied to judge it. */
+		struct dentry *dir = BPF_CORE_READ(f, f_path.dentry, d_parent);
+		struct dir_key dk = { .dentry = (__u64)dir, .mnt = (__u64)BPF_CORE_READ(f, f_path.mnt) };
+		struct dir_verdict dv = { .gen = tree_gen, .ino = BPF_CORE_READ(dir, d_inode, i_ino),
+					  .sb = (__u64)BPF_CORE_READ(dir, d_sb) };
+		struct dir_verdict *known = bpf_map_lookup_elem(&unwatched_dirs, &dk);
+
+		if (known && known->gen == dv.gen && known->ino == dv.ino && known->sb == dv.sb)
+			return 0;
 		len1 = path_of_lim(b, __builtin_preserve_access_index(&f->f_path), 0, &cut1, &c,
 				   max_prefix_len);
 		check(b, 0, len1 & (FA_PATH_MAX - 1), true, &w1, &r1);
-		if (!w1)
+		if (!w1) {
+			/* Cut short past every prefix: the directory and all below it are
+			 * unwatched (nothing watched is that long). */
+			if (c.more)
+				bpf_map_update_elem(&unwatched_dirs, &dk, &dv, BPF_ANY);
 			return 0;
+		}
 		if (c.more)
 			len1 = path_resume(b, &c, &cut1);
 		len1 &= FA_PATH_MAX - 1;
