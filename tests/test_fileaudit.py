@@ -60,10 +60,25 @@ class Audit:
         return stop_tracer(self.tracer)
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_tracer_outlives_its_test():
+    """A failed assert must not leave a tracer running (it would slow every later test)."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def start_tracer(watched: Path, *args: str) -> subprocess.Popen:
     tracer = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(watched), *args],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, text=True)
+    _started.append(tracer)
     banner = tracer.stderr.readline()
     assert banner.startswith("Auditing"), banner + tracer.stderr.read()
     return tracer
