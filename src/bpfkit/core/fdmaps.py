@@ -22,7 +22,9 @@ _U32 = struct.Struct("<I")
 
 
 class _FdMap(Map):
-    kind = "object"
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._batch_ok = False  # the kernel refuses batch lookups of fd maps
 
     def _fd_of(self, value: Any) -> int:
         raise NotImplementedError
@@ -43,10 +45,6 @@ class ProgArrayMap(_FdMap):
     A tail call to an empty slot does not jump: the caller goes on with its
     next instruction, so a program must handle that case itself.
     """
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._batch_ok = False  # the kernel refuses batch lookups of fd maps
 
     def _fd_of(self, value: Any) -> int:
         if isinstance(value, int):
@@ -70,10 +68,6 @@ class MapOfMaps(_FdMap):
     """ARRAY_OF_MAPS / HASH_OF_MAPS: key -> inner map. Reading a slot gives
     the Map object (this object's own, or one opened by id and typed from the
     kernel's BTF for it), ready to read and write through."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._batch_ok = False  # the kernel refuses batch lookups of fd maps
 
     def _fd_of(self, value: Any) -> int:
         if isinstance(value, int):

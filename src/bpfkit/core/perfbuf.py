@@ -22,16 +22,15 @@ import os
 import platform
 import select
 import struct
-import time
 
 from . import libbpf
 from .errors import BPFError
 from .maps import Map
-from .ringbuf import aiter_epoll, record_decoder
+from .ringbuf import EpollReader, record_decoder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import Callable
     from typing import Any
 
     from .types import Codec
@@ -49,6 +48,7 @@ _NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 _HDR = struct.Struct("<IHH")  # type, misc, size
 _U64 = struct.Struct("<Q")
 _LOST = struct.Struct("<QQ")  # id, lost
+_U32 = struct.Struct("<I")  # a sample's raw size
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -88,7 +88,7 @@ class _CpuBuffer:
         self.tail = memoryview(self.mm).cast("Q")  # [DATA_TAIL // 8]: our read position
 
 
-class PerfBuffer:
+class PerfBuffer(EpollReader):
     """Consumer side of a PERF_EVENT_ARRAY map, with the same interface as
     RingBuffer: ``poll(timeout)``, ``read_available()``, iteration, ``async for``.
 
@@ -143,9 +143,6 @@ class PerfBuffer:
         kernel = self._dropped() if self._dropped else 0
         return max(kernel, self.lost)
 
-    def fileno(self) -> int:
-        return self._ep.fileno()
-
     # -- reading ------------------------------------------------------------------
     def _read_cpu(self, b: _CpuBuffer, out: list[Any]) -> None:
         mm, size = b.mm, b.size
@@ -161,7 +158,7 @@ class PerfBuffer:
                 rec = mm[PAGE + off: PAGE + size] + mm[PAGE: PAGE + off + rsize - size]
             rtype = _HDR.unpack_from(rec, 0)[0]
             if rtype == PERF_RECORD_SAMPLE:
-                n = struct.unpack_from("<I", rec, 8)[0]
+                n = _U32.unpack_from(rec, 8)[0]
                 raw = rec[12: 12 + n]
                 out.append(decode(raw))
             elif rtype == PERF_RECORD_LOST:
@@ -177,31 +174,6 @@ class PerfBuffer:
         self.events += len(out)
         return out
 
-    def poll(self, timeout: float | None = None) -> list[Any]:
-        """Wait up to ``timeout`` seconds (None: until data) and return what arrived."""
-        batch = self.read_available()
-        if batch:
-            return batch
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._stopped:
-            wait = self.interval if deadline is None else min(self.interval, deadline - time.monotonic())
-            if wait > 0:
-                self._ep.poll(wait)
-            batch = self.read_available()
-            if batch or (deadline is not None and time.monotonic() >= deadline):
-                return batch
-        return []
-
-    def __iter__(self) -> Iterator[Any]:
-        while not self._stopped:
-            yield from self.poll(None)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return aiter_epoll(self)
-
-    def stop(self) -> None:
-        self._stopped = True
-
     def close(self) -> None:
         self._stopped = True
         for b in self._cpus:
@@ -214,11 +186,6 @@ class PerfBuffer:
         self._cpus.clear()
         self._ep.close()
 
-    def __enter__(self) -> PerfBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = ["PerfBuffer", "online_cpus"]

@@ -83,7 +83,61 @@ def drain(data, cons_pos, cons, prod, limit, _u=_S.unpack_from):
     return ns["drain"]
 
 
-class RingBuffer:
+class EpollReader:
+    """What ring and perf buffer readers share: waiting on their epoll fd
+    (blocking, iteration, asyncio) around ``read_available()``. Subclasses
+    set ``_ep``, ``interval`` and ``_stopped`` and define read_available/close."""
+
+    _ep: select.epoll
+    interval: float
+    _stopped: bool
+
+    def read_available(self) -> list[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def fileno(self) -> int:
+        return self._ep.fileno()
+
+    def poll(self, timeout: float | None = None) -> list[Any]:
+        """Wait up to ``timeout`` seconds (None: until data) and return what arrived."""
+        batch = self.read_available()
+        if batch:
+            return batch
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopped:
+            wait = self.interval if deadline is None else min(self.interval, deadline - time.monotonic())
+            if wait > 0:
+                try:
+                    self._ep.poll(wait)
+                except InterruptedError:  # pragma: no cover - PEP 475 retries
+                    pass
+            batch = self.read_available()
+            if batch or (deadline is not None and time.monotonic() >= deadline):
+                return batch
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        while not self._stopped:
+            yield from self.poll(None)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return aiter_epoll(self)
+
+    def stop(self) -> None:
+        """Make a blocked ``poll(None)``/iteration return (within ``interval``)."""
+        self._stopped = True
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RingBuffer(EpollReader):
     """Consumer side of one BPF ring buffer.
 
     ``poll(timeout)`` returns a list of decoded events (possibly empty);
@@ -118,9 +172,6 @@ class RingBuffer:
     def pending_bytes(self) -> int:
         return _U64.unpack_from(self._data, 0)[0] - _U64.unpack_from(self._cons, 0)[0]
 
-    def fileno(self) -> int:
-        return self._ep.fileno()
-
     # -- reading ------------------------------------------------------------------
     def read_available(self, limit: int = 1 << 62) -> list[Any]:
         """Consume every complete record now in the ring (up to ``limit``)."""
@@ -140,35 +191,6 @@ class RingBuffer:
         self._cons_pos[0] = cons
         self.events += len(out)
         return out
-    def poll(self, timeout: float | None = None) -> list[Any]:
-        """Wait up to ``timeout`` seconds (None: until data) and return what arrived."""
-        batch = self.read_available()
-        if batch:
-            return batch
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._stopped:
-            wait = self.interval if deadline is None else min(self.interval, deadline - time.monotonic())
-            if wait > 0:
-                try:
-                    self._ep.poll(wait)
-                except InterruptedError:  # pragma: no cover - PEP 475 retries
-                    pass
-            batch = self.read_available()
-            if batch or (deadline is not None and time.monotonic() >= deadline):
-                return batch
-        return []
-
-    def __iter__(self) -> Iterator[Any]:
-        while not self._stopped:
-            yield from self.poll(None)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return aiter_epoll(self)
-
-    def stop(self) -> None:
-        """Make a blocked ``poll(None)``/iteration return (within ``interval``)."""
-        self._stopped = True
-
     def close(self) -> None:
         self._stopped = True
         self._cons_pos.release()
@@ -178,11 +200,6 @@ class RingBuffer:
             except (OSError, ValueError, BufferError):
                 pass
 
-    def __enter__(self) -> RingBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 async def aiter_epoll(reader: Any) -> AsyncIterator[Any]:
@@ -231,4 +248,4 @@ def check_ring_size(size: int) -> None:
                        f"the page size ({PAGE})")
 
 
-__all__ = ["RingBuffer", "aiter_epoll", "check_ring_size", "record_decoder"]
+__all__ = ["EpollReader", "RingBuffer", "aiter_epoll", "check_ring_size", "record_decoder"]
