@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpfkit.argv import Parser, _Defer
-from bpfkit.core.errors import UsageError
+from bpfkit.argv import Parser, UsageError, _Defer
 
 
 def make() -> Parser:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bpfkit import BPFAttachError, BPFError, BPFKernelFeatureError, BPFObject
-from bpfkit.core import system
+from bpfkit.core.kernel import features
 from bpfkit.probes import libc_path
 
 pytestmark = pytest.mark.kernel
@@ -28,15 +28,16 @@ def opened(bpf_obj, *progs: str) -> BPFObject:
 
 
 def test_optional_tracepoints_the_kernel_lacks_are_switched_off(bpf_obj) -> None:
-    from bpfkit.runner import skip_missing_tracepoints
-
+    """What a tool's optional_programs declare: an optional hook group of one."""
     obj = BPFObject.open(bpf_obj("attach"))
     for p in obj.progs:
         p.autoload = p.name in ("on_tp", "on_missing")
-    skipped = skip_missing_tracepoints(obj, ("on_tp", "on_missing"))
-    assert skipped == ["on_missing (syscalls:sys_enter_bpfkit_no_such_call)"]
-    assert (obj.progs.on_tp.autoload, obj.progs.on_missing.autoload) == (True, False)
+    for name in ("on_tp", "on_missing"):
+        obj.declare_hooks(name, name, optional=True)
     obj.load()
+    skipped = obj.chosen_hooks["on_missing"].skipped
+    assert skipped == [("on_missing", "no tracepoint syscalls:sys_enter_bpfkit_no_such_call")]
+    assert (obj.progs.on_tp.loaded, obj.progs.on_missing.loaded) == (True, False)
     assert [link.program.name for link in obj.attach()] == ["on_tp"]  # no attach error
     obj.close()
 
@@ -85,7 +86,7 @@ def test_autoattach_off_is_skipped(bpf_obj) -> None:
         assert [link.program.name for link in obj.attach()] == ["on_tp"]
 
 
-@pytest.mark.skipif(system.kprobes_available(), reason="this kernel has kprobes")
+@pytest.mark.skipif(features.kprobes_supported(), reason="this kernel has kprobes")
 def test_kprobe_refused_names_the_missing_feature(bpf_obj) -> None:
     with opened(bpf_obj, "on_kprobe") as obj, pytest.raises(
             BPFKernelFeatureError, match=r"kprobe.*no kprobe support.*CONFIG_KPROBE"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import run_cli
 
-from bpfkit.core import system
+from bpfkit.core.kernel import features
 from bpfkit.probes import KINDS
 
 pytestmark = pytest.mark.kernel
@@ -19,7 +19,7 @@ def test_doctor_lists_every_kind_and_exits_0() -> None:
     assert rows["btf"].startswith("yes") and rows["ringbuf"] == "yes"
     for kind in ("tracepoint", "raw_tp", "tp_btf", "uprobe"):
         assert rows[kind] == "yes"
-    if not system.kprobes_available():  # this machine: kprobes are not compiled in
+    if not features.kprobes_supported():  # this machine: kprobes are not compiled in
         assert rows["kprobe"].startswith("no") and "kprobe support" in rows["kprobe"]
     assert rows["fentry"] in ("yes",) or rows["fentry"].startswith("no: fentry programs are refused")
     assert r.stderr == ""

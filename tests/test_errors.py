@@ -8,7 +8,7 @@ import pytest
 from conftest import BPFKIT, ROOT, run_cli
 
 from bpfkit import BPFLoadError, BPFObject
-from bpfkit.core import system
+from bpfkit.core.kernel import features
 
 pytestmark = pytest.mark.kernel
 
@@ -75,7 +75,7 @@ def test_kernel_without_btf_is_named(bpf_obj) -> None:
     assert "this kernel has no BTF" in line and "CONFIG_DEBUG_INFO_BTF" in line
 
 
-@pytest.mark.skipif(system.kprobes_available(), reason="this kernel has kprobes")
+@pytest.mark.skipif(features.kprobes_supported(), reason="this kernel has kprobes")
 def test_missing_hook_names_the_kernel_feature(bpf_obj) -> None:
     line = one_line_error(run_cli("run", str(bpf_obj("attach")), "--prog", "on_kprobe"))
     assert "kprobe" in line and "no kprobe support" in line
@@ -99,7 +99,8 @@ def test_usage_errors_exit_2(bpf_obj) -> None:
     assert "unrecognized arguments: --bogus" in one_line_error(
         run_cli("run", str(bpf_obj("ringbuf")), "--bogus"), code=2)
     assert "invalid choice" in one_line_error(run_cli("frobnicate"), code=2)
-    assert "invalid float value" in one_line_error(run_cli("run", "x.o", "--duration", "soon"), code=2)
+    assert "argument --duration: must be seconds" in one_line_error(
+        run_cli("run", "x.o", "--duration", "soon"), code=2)
 
 
 def test_missing_object_file(tmp_path) -> None:

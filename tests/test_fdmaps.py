@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bpfkit import BPFObject
-from bpfkit.core.types import IntCodec
+from bpfkit.core.codecs.types import IntCodec
 
 pytestmark = pytest.mark.kernel
 MAGIC = 0x7FFFF123

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from bpfkit import BPFObject
-from bpfkit.core.errors import BPFKernelFeatureError
-from bpfkit.core.system import kprobes_available
+from bpfkit.core.kernel.errors import BPFKernelFeatureError
+from bpfkit.core.kernel.features import kprobes_supported
 
 pytestmark = pytest.mark.kernel
 
@@ -22,7 +22,7 @@ def open_hooks(bpf_obj) -> BPFObject:
     return obj
 
 
-@pytest.mark.skipif(kprobes_available(), reason="this kernel has kprobes: kprobe would be chosen")
+@pytest.mark.skipif(kprobes_supported(), reason="this kernel has kprobes: kprobe would be chosen")
 def test_declared_fallbacks_choose_the_tracepoint_here(bpf_obj, tmp_path) -> None:
     with open_hooks(bpf_obj) as obj:
         obj.load()

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from bpfkit import BPF_NOEXIST, BPFError, BPFObject, MapType, PerCpuValues
-from bpfkit.core.maps import possible_cpus
+from bpfkit.core.kernel.system import possible_cpus
 
 pytestmark = pytest.mark.kernel
 
@@ -127,3 +127,47 @@ def test_unknown_map_names_the_existing_ones(obj: BPFObject) -> None:
 def test_map_ops_before_load_explain(bpf_obj) -> None:
     with BPFObject.open(bpf_obj("maps")) as o, pytest.raises(BPFError, match=r"obj\.load"):
         o.maps.arr[0]
+
+
+def test_full_map_is_its_own_error_with_errno(obj: BPFObject) -> None:
+    import errno
+
+    from bpfkit import BPFMapFullError
+
+    flows = obj.maps.flows
+    for i in range(4):
+        flows[(i, i, i)] = {"packets": i}
+    with pytest.raises(BPFMapFullError) as exc:
+        flows[(9, 9, 9)] = {"packets": 9}
+    assert exc.value.errno == errno.E2BIG
+
+
+def test_a_live_map_needs_no_object(bpf_obj) -> None:
+    """A map opened by id is the same fd-backed class as the object's, and
+    outlives the object that created it."""
+    from bpfkit import Map, map_by_id
+
+    with BPFObject.open(bpf_obj("maps")) as o:
+        o.load()
+        o.maps.arr[2] = 77
+        m = map_by_id(o.maps.arr.id)
+    assert type(m) is type(o.maps.arr) and isinstance(m, Map)
+    with m:
+        assert m[2] == 77 and m.name == "arr" and len(m) == 8
+        m[3] = 5
+        assert m[3] == 5
+    with pytest.raises(BPFError, match="closed"):
+        m[2]
+
+
+def test_map_specs_before_load_and_live_maps_after(bpf_obj) -> None:
+    from bpfkit import MapSpec
+
+    with BPFObject.open(bpf_obj("maps")) as o:
+        spec = o.maps.flows
+        assert isinstance(spec, MapSpec) and spec.max_entries == 4
+        spec.max_entries = 6
+        o.load()
+        assert o.maps.flows.max_entries == 6 and not isinstance(o.maps.flows, MapSpec)
+        with pytest.raises(BPFError, match=r"cannot set max_entries .*before obj\.load"):
+            spec.max_entries = 8  # libbpf's own refusal, reported with its errno

@@ -11,7 +11,7 @@ import pytest
 from test_ringbuf import go, spawn
 
 from bpfkit import BPFObject
-from bpfkit.core.perfbuf import PerfBuffer
+from bpfkit.core.events.perfbuf import PerfBuffer
 
 pytestmark = pytest.mark.kernel
 

@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from bpfkit import BPFObject
-from bpfkit.core.errors import BPFError
-from bpfkit.core.kobjects import load_pinned_map
+from bpfkit.core.kernel.errors import BPFError
+from bpfkit.core.maps import load_pinned_map
 
 pytestmark = pytest.mark.kernel
 KEY = {"addr": 0x0100007F, "port": 443, "proto": 6}
@@ -113,3 +113,17 @@ def test_bpffs_is_mounted_when_missing(bpf_obj) -> None:
     r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, code],
                        capture_output=True, text=True)
     assert r.stdout.split() == ["0", "/sys/fs/bpf/bpfkit-ns-test", "1"], r.stderr
+
+
+def test_errors_carry_their_errno(bpf_obj, pin_dir: str) -> None:
+    import errno
+
+    with BPFObject.open(bpf_obj("maps")) as obj:
+        obj.load()
+        path = obj.maps.arr.pin(f"{pin_dir}/arr")
+        with pytest.raises(BPFError) as exc:
+            obj.maps.flows.pin(path)
+        assert exc.value.errno == errno.EEXIST
+    with pytest.raises(BPFError) as exc:
+        load_pinned_map(f"{pin_dir}/nothing")
+    assert exc.value.errno == errno.ENOENT

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT
 
 from bpfkit import BPFObject
-from bpfkit.core import system
-from bpfkit.core.btf import Kind
+from bpfkit.core.codecs.btf import Kind
+from bpfkit.core.kernel import system
 
 pytestmark = pytest.mark.kernel
 

@@ -7,7 +7,7 @@ import socket
 import pytest
 from conftest import run_cli
 
-from bpfkit.core.errors import UsageError
+from bpfkit.argv import UsageError
 from bpfkit.tools.tcptrack import address, endpoint, human_bytes, parse_ports
 
 
@@ -36,7 +36,7 @@ def test_alert_ports_parse_and_reject_garbage() -> None:
 
 @pytest.mark.parametrize(("args", "msg"), [
     (["-4", "-6"], "-4 and -6 exclude each other"),
-    (["--port", "0"], "--port must be 1-65535"),
+    (["--port", "0"], "argument --port: must be 1-65535, not '0'"),
     (["--alert-ports", "x"], "is not a port"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])

@@ -7,8 +7,8 @@ import struct
 import pytest
 from btf_builder import BtfBuilder
 
-from bpfkit.core.btf import BTF, Kind
-from bpfkit.core.types import StructValue, TypeRegistry
+from bpfkit.core.codecs.btf import BTF, Kind
+from bpfkit.core.codecs.types import StructValue, TypeRegistry
 
 
 @pytest.fixture

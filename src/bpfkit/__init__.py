@@ -4,42 +4,61 @@ __version__ = "0.1.0"
 
 # Names are imported on first use (PEP 562), so `bpfkit <tool>` and a plain
 # `import bpfkit.output` do not pay for modules they never touch.
+_WHERE = {
+    "BPF_ANY": "kernel.uapi", "BPF_EXIST": "kernel.uapi", "BPF_NOEXIST": "kernel.uapi",
+    "MapType": "kernel.uapi", "ProgType": "kernel.uapi",
+    "BPFAttachError": "kernel.errors", "BPFError": "kernel.errors",
+    "BPFKernelFeatureError": "kernel.errors", "BPFLoadError": "kernel.errors",
+    "BPFMapFullError": "kernel.errors", "BPFNameError": "kernel.errors",
+    "BPFPermissionError": "kernel.errors",
+    "Map": "maps", "MapSpec": "maps", "PerCpuValues": "maps", "load_pinned_map": "maps",
+    "map_by_id": "maps",
+    "PerfBuffer": "events.perfbuf", "RingBuffer": "events.ringbuf",
+    "Link": "program", "Program": "program",
+    "BPFObject": "object",
+    "HookChoice": "hooks",
+}
+# Earlier names that still work: a map opened from a pin or an id is a plain Map now.
+_ALIASES = {"KernelMap": "Map"}
 __all__ = [
-    "BPF_ANY", "BPF_EXIST", "BPF_NOEXIST", "BPFAttachError", "BPFError",
-    "BPFKernelFeatureError", "BPFLoadError", "BPFNameError", "BPFObject",
-    "BPFPermissionError", "KernelMap", "Link", "Map", "MapType", "PerCpuValues", "PerfBuffer",
-    "Program", "RingBuffer", "load_pinned_map",
+    "BPF_ANY", "BPF_EXIST", "BPF_NOEXIST", "BPFAttachError", "BPFError", "BPFKernelFeatureError",
+    "BPFLoadError", "BPFMapFullError", "BPFNameError", "BPFObject", "BPFPermissionError",
+    "HookChoice", "KernelMap", "Link", "Map", "MapSpec", "MapType", "PerCpuValues", "PerfBuffer",
+    "ProgType", "Program", "RingBuffer", "load_pinned_map", "map_by_id",
 ]
-_MODULES = ("errors", "maps", "program", "ringbuf", "perfbuf", "kobjects", "object")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .core.errors import (
+    from .core.events.perfbuf import PerfBuffer
+    from .core.events.ringbuf import RingBuffer
+    from .core.hooks import HookChoice
+    from .core.kernel.errors import (
         BPFAttachError,
         BPFError,
         BPFKernelFeatureError,
         BPFLoadError,
+        BPFMapFullError,
         BPFNameError,
         BPFPermissionError,
     )
-    from .core.kobjects import KernelMap, load_pinned_map
-    from .core.maps import BPF_ANY, BPF_EXIST, BPF_NOEXIST, Map, MapType, PerCpuValues
+    from .core.kernel.uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, MapType, ProgType
+    from .core.maps import Map, MapSpec, PerCpuValues, load_pinned_map, map_by_id
     from .core.object import BPFObject
-    from .core.perfbuf import PerfBuffer
     from .core.program import Link, Program
-    from .core.ringbuf import RingBuffer
+
+    KernelMap = Map
 
 
 def __getattr__(name: str) -> object:
-    if name in __all__:
-        from importlib import import_module
+    real = _ALIASES.get(name, name)
+    module = _WHERE.get(real)
+    if module is None:
+        raise AttributeError(f"module 'bpfkit' has no attribute {name!r}")
+    from importlib import import_module  # lazy: PEP 562 loader, see above
 
-        for module in _MODULES:
-            value = getattr(import_module(f".core.{module}", __name__), name, None)
-            if value is not None:
-                globals()[name] = value
-                return value
-    raise AttributeError(f"module 'bpfkit' has no attribute {name!r}")
+    value = getattr(import_module(f".core.{module}", __name__), real)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

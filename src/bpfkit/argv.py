@@ -24,6 +24,91 @@ if TYPE_CHECKING:
 _FAST_ACTIONS = ("store", "store_true", "append")
 
 
+class UsageError(Exception):
+    """A bad command-line option or value: the CLI prints it after the command's
+    name (``prog`` when the parser knows better), as one line, and exits 2.
+    Raised before anything is opened or loaded."""
+
+    def __init__(self, message: str, *, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+# -- option types: argparse `type=` functions that accept only sane values ----------------
+# argparse names the type in its message ("invalid pid value: '0'"), so each is a
+# named function. Every number is finite and bounded: nan, inf and 1e400 are refused.
+PID_MAX = 1 << 22  # PID_MAX_LIMIT on 64-bit kernels
+
+
+def _refuse(text: str, what: str) -> Exception:
+    import argparse  # lazy: only a bad value pays for argparse
+
+    return argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+
+
+def _int_in(text: str, lo: int, hi: int, what: str) -> int:
+    try:
+        if not text.isascii():  # int() takes Arabic-Indic and fullwidth digits too
+            raise ValueError(text)
+        value = int(text, 10)
+    except ValueError:
+        raise _refuse(text, what) from None
+    if not lo <= value <= hi:
+        raise _refuse(text, what)
+    return value
+
+
+def _float_in(text: str, lo: float, hi: float, what: str, *, low_open: bool = False) -> float:
+    try:
+        if not text.isascii():
+            raise ValueError(text)
+        value = float(text)
+    except ValueError:
+        raise _refuse(text, what) from None
+    if value != value or not lo <= value <= hi or (low_open and value == lo):  # NaN != NaN
+        raise _refuse(text, what)
+    return value
+
+
+def pid(text: str) -> int:
+    """A process id: 1..4194304."""
+    return _int_in(text, 1, PID_MAX, f"a process id (1-{PID_MAX})")
+
+
+def uid(text: str) -> int:
+    """A user id: 0..4294967294 (-1 is "no user")."""
+    return _int_in(text, 0, 2**32 - 2, "a user id (0-4294967294)")
+
+
+def port(text: str) -> int:
+    """A TCP/UDP port: 1..65535."""
+    return _int_in(text, 1, 65535, "1-65535")
+
+
+def seconds(text: str) -> float:
+    """A duration: 0 to a year, finite."""
+    return _float_in(text, 0.0, 366 * 86400.0, "seconds from 0 to a year")
+
+
+def interval(text: str) -> float:
+    """A positive polling interval: up to an hour."""
+    return _float_in(text, 0.0, 3600.0, "more than 0 and at most 3600 seconds", low_open=True)
+
+
+def milliseconds(text: str) -> float:
+    """A latency threshold: 0 to an hour, in ms."""
+    return _float_in(text, 0.0, 3_600_000.0, "milliseconds from 0 to 3600000")
+
+
+def ring_kilobytes(text: str) -> int:
+    """A ring buffer size in KiB: a power of two from 4 KiB (a page) to 1 GiB."""
+    what = "a power of two of KiB from 4 to 1048576"
+    value = _int_in(text, 4, 1 << 20, what)
+    if value & (value - 1):
+        raise _refuse(text, what)
+    return value
+
+
 class _Defer(Exception):
     """The fast path cannot decide: argparse must."""
 
@@ -172,9 +257,7 @@ def parser_class() -> type[argparse.ArgumentParser]:
     """argparse.ArgumentParser whose usage errors are one line on stderr, exit 2."""
     global _parser_cls
     if _parser_cls is None:
-        import argparse
-
-        from .core.errors import UsageError
+        import argparse  # lazy: the point of this module
 
         class _Formatter(argparse.HelpFormatter):
             # argparse builds a formatter per add_argument(); its default width
@@ -194,7 +277,7 @@ def parser_class() -> type[argparse.ArgumentParser]:
                 super().__init__(*a, **kw)
 
             def error(self, message: str) -> None:  # type: ignore[override]
-                raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+                raise UsageError(f"{message} (see {self.prog} --help)", prog=self.prog)
 
         _parser_cls = _Parser
     return _parser_cls

@@ -12,7 +12,8 @@ import gc
 import os
 import sys
 
-from .argv import Parser, parser_class
+from .argv import Parser, UsageError, parser_class
+from .core.kernel.errors import BPFError, BPFLoadError
 
 try:
     import _signal as signal  # the C module; `signal` wraps it in enums (~4 ms)
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
-    from .runner import Tool
+    from .runner.tool import Tool
 
 
 # -- built-in subcommands: (help, set-up of its parser) ------------------------------
@@ -42,18 +43,17 @@ def _setup_build(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from .core.build import build
-    from .core.errors import UsageError
+    from .core.build import build  # lazy: only `bpfkit build` needs the builder
 
     if (args.output or args.min_btf) and len(args.sources) > 1:
-        raise UsageError("bpfkit build: -o and --min-btf PATH take one source file")
+        raise UsageError("-o and --min-btf PATH take one source file")
     for src in args.sources:
         out, compiled = build(src, args.output, force=args.force, verbose=args.verbose)
         if args.verbose or compiled:
             print(f"{'built' if compiled else 'up to date'}: {out}", file=sys.stderr)
         if args.min_btf is not None:
-            from .core.build import min_core_btf
-            from .core.system import VMLINUX_BTF
+            from .core.build import min_core_btf  # lazy: as above
+            from .core.kernel.system import VMLINUX_BTF  # lazy: as above
 
             btf = min_core_btf(out, args.min_btf or None, vmlinux_btf=args.vmlinux_btf or VMLINUX_BTF)
             print(f"minimal BTF: {btf} ({os.path.getsize(btf)} bytes)", file=sys.stderr)
@@ -61,14 +61,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _setup_doctor(p: argparse.ArgumentParser) -> None:
-    from . import doctor
+    from . import doctor  # lazy: only the chosen subcommand is imported
 
     doctor.add_arguments(p)
     p.set_defaults(func=doctor.run)
 
 
 def _setup_run(p: argparse.ArgumentParser) -> None:
-    from . import runobj
+    from . import runobj  # lazy: only the chosen subcommand is imported
 
     runobj.add_arguments(p)
     p.set_defaults(func=runobj.run)
@@ -81,9 +81,9 @@ BUILTINS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 }
 
 
-def _setup_tool(tool: Tool) -> Callable[[argparse.ArgumentParser], None]:
+def _setup_tool(tool: type[Tool]) -> Callable[[argparse.ArgumentParser], None]:
     def setup(p: argparse.ArgumentParser) -> None:
-        from .runner import add_runner_arguments, run
+        from .runner import add_runner_arguments, run  # lazy: only a monitor's run needs it
 
         tool.add_arguments(p)
         add_runner_arguments(p)
@@ -94,7 +94,7 @@ def _setup_tool(tool: Tool) -> Callable[[argparse.ArgumentParser], None]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand (imports every tool): for --help and unknown commands."""
-    from .tools import discover
+    from .tools import discover  # lazy: --help and mistakes only
 
     cls = parser_class()
     p = cls(prog="bpfkit", description="Load, run and build CO-RE eBPF programs from Python.")
@@ -115,7 +115,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace | None:
     if cmd in BUILTINS:
         help_, setup = BUILTINS[cmd]
     elif cmd and not cmd.startswith("-"):
-        from . import tools
+        from . import tools  # lazy: the tool list is read only when a tool is asked for
 
         if cmd in tools.names():
             tool = tools.load(cmd)
@@ -132,7 +132,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace | None:
 
 
 def _version() -> str:
-    from . import __version__
+    from . import __version__  # lazy: --version only
 
     return f"bpfkit {__version__}"
 
@@ -145,17 +145,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM stops like Ctrl+C; SIGPIPE (| head) ends quietly.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    from .core.errors import BPFError, BPFLoadError, UsageError
-
     verbose = False
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog = f"bpfkit {argv[0]}" if argv and not argv[0].startswith("-") else "bpfkit"
     try:
-        args = parse_args(sys.argv[1:] if argv is None else list(argv))
+        args = parse_args(argv)
         if args is None:
             return 2
         verbose = bool(getattr(args, "verbose", False))
         return args.func(args)
     except UsageError as exc:
-        print(exc, file=sys.stderr)
+        print(f"{exc.prog or prog}: {exc}", file=sys.stderr)
         return 2
     except BPFLoadError as exc:
         if verbose and exc.log:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 
-from .core import libbpf, system
-from .core.errors import BPFError
+from .core.kernel import features, libbpf, system
+from .core.kernel.errors import BPFError
 from .probes import probe_all
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
         _line("tracefs", f"{path}" + (" (was missing: mounted it now)" if mounted else ""))
     except BPFError as exc:
         _line("tracefs", f"no: {exc}")
+    _line("ringbuf", "yes" if features.ringbuf_supported() else "no: events go through perf buffers")
+    _line("bpf lsm", "active" if features.bpf_lsm_active() else "not active")
     for probe in probe_all():
         if probe.ok:
-            _line(probe.kind, "yes")
+            note = f" (but hook fallbacks would skip it: {probe.predicted})" if probe.predicted else ""
+            _line(probe.kind, "yes" + note)
         else:
-            why = probe.detail if args.verbose or probe.detail else "not available"
-            _line(probe.kind, f"no: {why}")
+            _line(probe.kind, f"no: {probe.detail or 'not available'}")
     return 0

@@ -1,18 +1,22 @@
-"""`bpfkit run OBJ`: load and attach any compiled object, stream its ring buffers as JSON lines."""
+"""`bpfkit run OBJ`: load and attach any compiled object and stream the events
+of its ring and perf buffers, through the same runner as the monitors."""
 
 from __future__ import annotations
 
-import argparse
-import select
-import sys
-import time
-from typing import Any
+from .argv import UsageError
+from .core.kernel.errors import BPFError, BPFNameError
+from .core.kernel.uapi import MapType
+from .runner import add_runner_arguments
+from .runner import run as run_tool
+from .runner.tool import Tool
 
-from .core.errors import BPFError, BPFNameError
-from .core.maps import RingBufMap
-from .core.object import BPFObject
-from .output import JsonSink, Output
-from .runner import started
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from .core.object import BPFObject
+    from .runner.clock import Clock
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,9 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prog", action="append", default=[], metavar="NAME",
                    help="load and attach only these programs (repeatable; default: all)")
     p.add_argument("--ring", action="append", default=[], metavar="MAP",
-                   help="ring buffer(s) to read (default: all)")
-    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--verbose", "-v", action="store_true", help="print the verifier log on rejection")
+                   help="ring or perf buffer(s) to read (default: all)")
+    p.add_argument("--event", metavar="STRUCT",
+                   help="decode events as this struct (default: the type BPFKIT_RINGBUF declared)")
+    add_runner_arguments(p, ring_default=None)
 
 
 def parse_value(text: str) -> Any:
@@ -37,55 +42,69 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _assign(obj: BPFObject, spec: str) -> None:
-    name, sep, value = spec.partition("=")
-    if not sep or not name:
-        raise BPFError(f"--set needs NAME=VALUE, got {spec!r}")
-    known: list[str] = []
-    for section in (".rodata", ".bss", ".data"):
-        try:
-            sec = obj.section(section)
-        except BPFNameError:
-            continue
-        if name in sec.names():
-            setattr(sec, name, parse_value(value))
-            return
-        known += sec.names()
-    raise BPFError(f"--set: no global named {name!r} (this object has: {', '.join(known) or 'none'})")
+class RunObject(Tool):
+    """Any object, as a monitor: every event as a JSON line of its fields."""
 
+    name = "run"
+    ring_field = True
+    ts_required = False
 
-def run(args: argparse.Namespace) -> int:
-    with BPFObject.open(args.object) as obj:
+    def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
+        super().__init__(args, clock)
+        self.assign = []
         for spec in args.assign:
-            _assign(obj, spec)
-        if args.prog:
-            wanted = set(args.prog)
+            name, sep, value = spec.partition("=")
+            if not sep or not name:
+                raise UsageError(f"--set needs NAME=VALUE, got {spec!r}")
+            self.assign.append((name, parse_value(value)))
+        args.json = True  # text columns need a tool that knows the events
+
+    def object_path(self) -> str:  # type: ignore[override]
+        return self.args.object
+
+    def rings(self, obj: BPFObject) -> list[str]:
+        if self.args.ring:
+            for name in self.args.ring:
+                obj.maps[name]  # unknown names fail here, listing the real ones
+            return list(self.args.ring)
+        return [m.name for m in obj.maps if m.type in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY)]
+
+    def event_type(self, ring: str) -> str | None:
+        return self.args.event
+
+    def configure(self, obj: BPFObject) -> None:
+        for name, value in self.assign:
+            self._assign(obj, name, value)
+        if self.args.prog:
+            wanted = set(self.args.prog)
             for name in wanted:
                 obj.progs[name]  # unknown names fail here, listing the real ones
             for p in obj.progs:
                 p.autoload = p.name in wanted
-        obj.load()
-        obj.attach()
-        names = args.ring or [m.name for m in obj.maps if isinstance(m, RingBufMap)]
-        readers = [obj.ring_buffer(n) for n in names]
-        print(f"running {obj.name}: {len(obj.progs)} program(s) attached. Ctrl+C to stop.",
-              file=sys.stderr, flush=True)
-        started()  # the CLI turned the collector off for start-up
-        deadline = time.monotonic() + args.duration if args.duration else None
-        sink = JsonSink(Output())
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
-                if readers:
-                    select.select(readers, [], [], wait)
-                else:
-                    time.sleep(wait)
-                for rb in readers:
-                    sink.write_records({"ring": rb.name, **(ev._asdict() if hasattr(ev, "_asdict")
-                                                           else {"data": bytes(ev)})}
-                                       for ev in rb.read_available())
-        except KeyboardInterrupt:
-            pass
-        for rb in readers:
-            print(f"{rb.name}: events: {rb.events}, dropped: {rb.dropped}", file=sys.stderr)
-    return 0
+
+    def attached(self, obj: BPFObject, links: list[Any]) -> None:
+        self.banner = f"running {obj.name}: {len(links)} program(s) attached. Ctrl+C to stop."  # type: ignore[misc]
+
+    @staticmethod
+    def _assign(obj: BPFObject, name: str, value: Any) -> None:
+        known: list[str] = []
+        for section in (".rodata", ".bss", ".data"):
+            try:
+                sec = obj.section(section)
+            except BPFNameError:
+                continue
+            if name in sec.names():
+                try:
+                    setattr(sec, name, value)
+                except (TypeError, ValueError) as exc:
+                    raise UsageError(f"--set {name}: {exc}") from None
+                return
+            known += sec.names()
+        raise BPFError(f"--set: no global named {name!r} (this object has: {', '.join(known) or 'none'})")
+
+    def record(self, ev: Any) -> dict[str, Any] | None:
+        return ev._asdict() if hasattr(ev, "_asdict") else {"data": bytes(ev).hex()}
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_tool(RunObject, args)

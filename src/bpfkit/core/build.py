@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BPFError
-from .system import VMLINUX_BTF
+from .kernel.errors import BPFError
+from .kernel.system import VMLINUX_BTF
 
 INCLUDE_DIR = Path(__file__).resolve().parent.parent / "include"
 _ARCH = {"x86_64": "x86", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "powerpc",

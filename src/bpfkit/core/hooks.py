@@ -3,121 +3,115 @@
 In the BPF program (bpfkit.bpf.h):
 
     BPFKIT_HOOKS(unlink, unlink_fentry, unlink_kprobe, unlink_tp);
+    BPFKIT_HOOKS(openat, openat_fexit, enter_openat+exit_openat);   // "+": needed together
+    BPFKIT_HOOKS_OPTIONAL(open, enter_open+exit_open);   // may end up with none
 
 or from Python before load: ``obj.declare_hooks("unlink", "unlink_fentry", ...)``.
-At load, each group keeps its first program whose hook this kernel offers and
-switches the others off (autoload), as libbpf-tools does by hand with
-fentry_can_attach()/kprobe_exists()/tracepoint_exists(). ``obj.chosen_hooks``
-says what was kept and why the others were not.
+At load, each group keeps its first alternative whose hooks this kernel offers
+(every program of it: kinds.AttachKind.refusal, from kernel.features) and
+switches the others off, as libbpf-tools does by hand with fentry_can_attach()
+/ kprobe_exists() / tracepoint_exists(). A program shared by two groups is
+loaded when either keeps it. ``obj.chosen_hooks`` says what was kept and why
+the others were not. A group none of whose programs was set to load when
+load began (switched off by hand) is left alone.
 """
 
 from __future__ import annotations
 
-import os
-
-from . import libbpf, system
-from .errors import BPFKernelFeatureError
+from .bpfkit_h import HOOKS_ALL_OF, HOOKS_OPTIONAL_MARK
+from .kernel.errors import BPFKernelFeatureError
+from .kinds import target_of_section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .program import Program
 
-HOOKS_PREFIX = "bpfkit_hooks_"
-BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_LSM = 26, 29
-_prog_type_ok: dict[int, bool] = {}
-_filter_functions: set[str] | None = None
+Alternative = tuple[str, ...]  # program names needed together
 
 
-def _prog_type_supported(ptype: int) -> bool:
-    if ptype not in _prog_type_ok:
-        _prog_type_ok[ptype] = libbpf.lib.libbpf_probe_bpf_prog_type(ptype, None) == 1
-    return _prog_type_ok[ptype]
+class HookGroup:
+    """Alternatives for one hook, best first."""
 
+    __slots__ = ("alternatives", "name", "optional")
 
-def _kprobe_functions() -> set[str]:
-    global _filter_functions
-    if _filter_functions is None:
-        path = os.path.join(system.tracefs_path() or system.TRACEFS, "available_filter_functions")
-        try:
-            with open(path) as f:
-                _filter_functions = {line.split()[0] for line in f if line.strip()}
-        except OSError:
-            _filter_functions = set()
-    return _filter_functions
+    def __init__(self, name: str, alternatives: Iterable[str | Alternative], *,
+                 optional: bool = False) -> None:
+        self.name, self.optional = name, optional
+        self.alternatives: list[Alternative] = [
+            tuple(p.strip() for p in a.split(HOOKS_ALL_OF)) if isinstance(a, str) else tuple(a)
+            for a in alternatives]
 
+    @classmethod
+    def parse(cls, name: str, text: str) -> HookGroup:
+        """From the string BPFKIT_HOOKS / BPFKIT_HOOKS_OPTIONAL leave in .rodata."""
+        text = text.strip()
+        optional = text.startswith(HOOKS_OPTIONAL_MARK)
+        items = [x.strip() for x in text.lstrip(HOOKS_OPTIONAL_MARK).split(",") if x.strip()]
+        return cls(name, items, optional=optional)
 
-def _raw_tracepoint_exists(name: str) -> bool:
-    path = os.path.join(system.ensure_tracefs()[0], "available_events")
-    try:
-        with open(path) as f:
-            return any(line.rstrip("\n").partition(":")[2] == name for line in f)
-    except OSError:
-        return True  # cannot tell: let the attach decide
-
-
-def unavailable(prog: Program, btf_custom_path: str | None = None) -> str | None:
-    """Why this kernel cannot run ``prog``'s hook, or None when it can."""
-    kind, target = prog.kind, prog.section.split("/", 1)[1] if "/" in prog.section else ""
-    if kind == "tracepoint":
-        category, _, event = target.partition("/")
-        if not system.tracepoint_exists(category, event):
-            return f"no tracepoint {category}:{event}"
-    elif kind in ("kprobe", "kretprobe"):
-        if not system.kprobes_available():
-            return "no kprobe support in this kernel"
-        func = target.split("+", 1)[0]
-        funcs = _kprobe_functions()
-        if func and funcs and func not in funcs:
-            return f"no kprobe-able function {func}"
-    elif kind in ("fentry", "fexit", "fmod_ret", "lsm"):
-        if not os.path.exists(system.VMLINUX_BTF):
-            return f"{kind} needs kernel BTF"
-        ptype = BPF_PROG_TYPE_LSM if kind == "lsm" else BPF_PROG_TYPE_TRACING
-        if not _prog_type_supported(ptype):
-            return f"{kind} programs are refused by this kernel"
-    elif kind in ("tp_btf", "raw_tp"):
-        if kind == "tp_btf" and not os.path.exists(system.VMLINUX_BTF):
-            return "tp_btf needs kernel BTF"
-        if target and not _raw_tracepoint_exists(target):
-            return f"no tracepoint {target}"
-    return None
+    def programs(self) -> set[str]:
+        return {p for alt in self.alternatives for p in alt}
 
 
 class HookChoice:
-    """One group's outcome: the program kept, and why each earlier one was not."""
+    """One group's outcome: the alternative kept (None: an optional group that
+    kept nothing), and why each earlier one was not."""
 
-    __slots__ = ("group", "kind", "program", "skipped")
+    __slots__ = ("group", "kind", "programs", "skipped")
 
-    def __init__(self, group: str, program: str, kind: str, skipped: list[tuple[str, str]]) -> None:
-        self.group, self.program, self.kind, self.skipped = group, program, kind, skipped
+    def __init__(self, group: str, programs: Alternative | None, kind: str | None,
+                 skipped: list[tuple[str, str]]) -> None:
+        self.group, self.programs, self.kind, self.skipped = group, programs, kind, skipped
+
+    @property
+    def program(self) -> str | None:
+        """The kept alternative as written: "unlink_tp", "enter_open+exit_open"."""
+        return HOOKS_ALL_OF.join(self.programs) if self.programs else None
 
     def __repr__(self) -> str:
         return f"<HookChoice {self.group}: {self.program} ({self.kind})>"
 
     def __str__(self) -> str:
         why = "".join(f"; {name} skipped: {reason}" for name, reason in self.skipped)
-        return f"{self.group}: {self.program} ({self.kind}){why}"
+        kept = f"{self.program} ({self.kind})" if self.programs else "none (optional)"
+        return f"{self.group}: {kept}{why}"
 
 
-def choose(group: str, progs: list[Program], btf_custom_path: str | None) -> HookChoice:
-    """Keep the first available program of ``progs``; switch the rest off."""
+def refusal(prog: Program) -> str | None:
+    """Why this kernel cannot run ``prog``'s hook, or None when it can."""
+    return prog.attach_kind.refusal(target_of_section(prog.section))
+
+
+def _decide(group: HookGroup, progs: dict[str, Program]) -> HookChoice:
     skipped: list[tuple[str, str]] = []
-    chosen = None
-    for prog in progs:
-        if chosen is not None:
-            prog.autoload = False
-            continue
-        reason = unavailable(prog, btf_custom_path)
+    for alt in group.alternatives:
+        reason = next((r for r in map(refusal, (progs[n] for n in alt)) if r is not None), None)
         if reason is None:
-            chosen = prog
-            prog.autoload = True
-        else:
-            prog.autoload = False
-            skipped.append((prog.name, reason))
-    if chosen is None:
-        tried = "; ".join(f"{name}: {reason}" for name, reason in skipped)
-        raise BPFKernelFeatureError(f"no hook of {group!r} works on this kernel ({tried})")
-    return HookChoice(group, chosen.name, chosen.kind, skipped)
+            return HookChoice(group.name, alt, progs[alt[0]].kind, skipped)
+        skipped.append((HOOKS_ALL_OF.join(alt), reason))
+    if group.optional:
+        return HookChoice(group.name, None, None, skipped)
+    tried = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+    raise BPFKernelFeatureError(f"no hook of {group.name!r} works on this kernel ({tried})")
 
 
-__all__ = ["HOOKS_PREFIX", "HookChoice", "choose", "unavailable"]
+def choose(groups: Iterable[HookGroup], progs: dict[str, Program]) -> dict[str, HookChoice]:
+    """Decide every group, then set autoload: on for each program some group
+    kept, off for the other programs of the groups."""
+    groups = list(groups)
+    wanted = {n for g in groups for n in g.programs() if progs[n].autoload}
+    choices: dict[str, HookChoice] = {}
+    for g in groups:
+        if g.programs() & wanted:
+            choices[g.name] = _decide(g, progs)
+    kept = {n for c in choices.values() for n in c.programs or ()}
+    for g in groups:
+        if g.name in choices:
+            for n in g.programs():
+                progs[n].autoload = n in kept
+    return choices
+
+
+__all__ = ["HookChoice", "HookGroup", "choose", "refusal"]

@@ -1,4 +1,11 @@
-"""BPFObject: open -> configure -> load -> attach -> use -> close."""
+"""BPFObject: open -> configure -> load -> attach -> use -> close.
+
+The skeleton-like front users know from libbpf, over two phases in the
+manner of cilium/ebpf's CollectionSpec -> Collection: after ``open()`` the
+maps are MapSpecs and the globals libbpf's copies (settings that only make
+sense before the kernel has anything); ``load()`` creates everything and from
+then on ``obj.maps.NAME`` is a live fd-backed Map and the globals are mapped.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +13,41 @@ import ctypes
 import errno as E
 import os
 
-from . import libbpf, system
-from .btf import BTF, Kind
-from .errors import BPFError, BPFKernelFeatureError, BPFLoadError, unknown_name
-from .globals import GlobalSection
-from .maps import Map, MapType, make_map
-from .program import TRAMPOLINE_KINDS, Link, Program
-from .ringbuf import RingBuffer
-from .types import ArrayCodec, CompositeCodec, TypeRegistry
+from . import hooks
+from .bpfkit_h import (
+    HOOKS_PREFIX,
+    PERFBUF_FLAG,
+    RING_DROPPED_FIELD,
+    RING_EVENT_FIELD,
+    RING_META_PREFIX,
+)
+from .codecs.btf import BTF, Kind
+from .codecs.types import ArrayCodec, CompositeCodec, TypeRegistry
+from .events.perfbuf import PerfBuffer
+from .events.ringbuf import RingBuffer
+from .globals import GlobalSection, live_buffer, preload_buffer, section_variables
+from .kernel import features, libbpf, system
+from .kernel.errors import BPFError, BPFKernelFeatureError, BPFLoadError, error_for, unknown_name
+from .kernel.info import MapInfo, ProgInfo
+from .kernel.pins import open_pinned
+from .kernel.uapi import MapType
+from .maps import Map, MapSpec, live_map, map_by_id
+from .program import Link, Program
 
 TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
+    from .codecs.types import Codec
+
 lib = libbpf.lib
 
-# The BPF-side header (bpfkit.bpf.h) declares, per ring buffer NAME, a .bss
-# variable bpfkit_ring_NAME = { __u64 dropped; EVENT event[0]; }: the kernel
-# counts reserve failures there and BTF keeps the event type.
-RING_META_PREFIX = "bpfkit_ring_"
 
-
-class _Named:
+class Named:
     """Maps or programs by name, as attributes or items."""
 
-    def __init__(self, kind: str, items: dict) -> None:
+    def __init__(self, kind: str, items: dict[str, Any]) -> None:
         self._kind, self._items = kind, items
 
     def __getattr__(self, name: str) -> Any:
@@ -69,7 +85,6 @@ class BPFObject:
         self.name = name
         self.btf_custom_path = btf_custom_path
         self._keep = keep  # open_mem's buffer must outlive the object
-        self.loaded = False
         btf_ptr = lib.bpf_object__btf(ptr)
         if not btf_ptr:
             raise BPFError(f"{name} has no BTF: compile it with clang -g (bpfkit build does)")
@@ -77,30 +92,30 @@ class BPFObject:
         raw = lib.btf__raw_data(btf_ptr, ctypes.byref(size))
         self.btf = BTF(ctypes.string_at(raw, size.value))
         self.types = TypeRegistry(self.btf)
-        maps: dict[str, Map] = {}
+        specs: dict[str, MapSpec] = {}
         m = lib.bpf_object__next_map(ptr, None)
         while m:
-            mp = make_map(self, m)
-            maps[mp.name] = mp
+            spec = MapSpec(m)
+            specs[spec.name] = spec
             m = lib.bpf_object__next_map(ptr, m)
+        self._sections_specs = {n: s for n, s in specs.items() if s.internal}
+        self._specs = Named("map", {n: s for n, s in specs.items() if not s.internal})
         progs: dict[str, Program] = {}
         p = lib.bpf_object__next_program(ptr, None)
         while p:
-            pr = Program(self, p)
+            pr = Program(p)
             progs[pr.name] = pr
             p = lib.bpf_object__next_program(ptr, p)
-        self._internal = {n: mp for n, mp in maps.items() if lib.bpf_map__is_internal(mp._ptr)}
-        self.maps = _Named("map", {n: mp for n, mp in maps.items()
-                                               if n not in self._internal})
-        self.progs = _Named("program", progs)
+        self.progs = Named("program", progs)
+        self._live: Named | None = None  # the live maps, once loaded
         self._sections: dict[str, GlobalSection] = {}
         self._readers: list[Any] = []
-        self._hook_groups: dict[str, list[str]] = {}
+        self._hook_groups: dict[str, hooks.HookGroup] = {}
         # group -> HookChoice, and "ring NAME" -> "ringbuf" / "perf buffer", after load
         self.chosen_hooks: dict[str, Any] = {}
         self._perf_rings: set[str] = set()
 
-    # -- opening --------------------------------------------------------------------
+    # -- opening ----------------------------------------------------------------------------
     @classmethod
     def open(cls, source: str | os.PathLike[str] | bytes, *, name: str | None = None,
              btf_custom_path: str | None = None) -> BPFObject:
@@ -121,30 +136,56 @@ class BPFObject:
             else:
                 path = os.fspath(source)
                 if not os.path.isfile(path):
-                    raise BPFError(f"cannot open {path}: no such file (build it with `bpfkit build`)")
+                    raise BPFError(f"cannot open {path}: no such file (build it with `bpfkit build`)",
+                                   errno=E.ENOENT)
                 ptr = lib.bpf_object__open_file(path.encode(), ctypes.byref(opts))
                 label = name or os.path.basename(path).removesuffix(".o").removesuffix(".bpf")
             err = ctypes.get_errno()
         if not ptr:
             detail = "; ".join(x.strip().removeprefix("libbpf: ") for x in log[-2:])
-            raise BPFError(f"cannot open {label}: {libbpf.strerror(err or E.EINVAL)}"
-                           + (f" ({detail})" if detail else ""))
+            raise error_for(err or E.EINVAL, f"cannot open {label}: {libbpf.strerror(err or E.EINVAL)}"
+                            + (f" ({detail})" if detail else ""))
         return cls(ptr, label, btf_custom_path, keep)
 
-    # -- globals --------------------------------------------------------------------
+    # -- the two phases ------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._live is not None
+
+    @property
+    def maps(self) -> Named:
+        """MapSpecs before load (sizes, pin paths), live Maps after."""
+        return self._live if self._live is not None else self._specs
+
+    # -- globals ------------------------------------------------------------------------------
     def section(self, name: str) -> GlobalSection:
         """Globals of a data section: '.rodata', '.bss', '.data' or '.data.NAME'."""
         sec = self._sections.get(name)
         if sec is None:
-            # libbpf names '.rodata' of object 'hello' "hello.rodata", but keeps
-            # dotted names such as '.data.custom' as they are.
-            bmap = next((m for n, m in self._internal.items() if n == name or (
-                name.count(".") == 1 and n.endswith(name) and not n.startswith("."))), None)
-            if bmap is None:
-                have = sorted(self.btf.datasecs())
-                raise unknown_name("data section", name, have)
-            sec = self._sections[name] = GlobalSection(self, bmap, name, self.btf.datasecs().get(name))
+            sec = self._sections[name] = self._make_section(name)
         return sec
+
+    def _section_spec(self, name: str) -> MapSpec:
+        # libbpf names '.rodata' of object 'hello' "hello.rodata", but keeps
+        # dotted names such as '.data.custom' as they are.
+        for n, spec in self._sections_specs.items():
+            if n == name or (name.count(".") == 1 and n.endswith(name) and not n.startswith(".")):
+                return spec
+        raise unknown_name("data section", name, sorted(self.btf.datasecs()))
+
+    def _make_section(self, name: str) -> GlobalSection:
+        spec = self._section_spec(name)
+        variables = section_variables(self.btf, self.types, self.btf.datasecs().get(name))
+        readonly = name.startswith(".rodata") or name == ".kconfig"
+        if self.loaded:
+            buf = live_buffer(name, spec.loaded_fd(), spec.value_size, spec.flags, readonly=readonly)
+            return GlobalSection(name, variables, buf,
+                                 read_only="read-only once loaded" if readonly else None)
+        size = ctypes.c_size_t()
+        addr = lib.bpf_map__initial_value(spec._ptr, ctypes.byref(size))
+        if not addr:
+            raise BPFError(f"{name} has no data")
+        return GlobalSection(name, variables, preload_buffer(addr, size.value))
 
     @property
     def rodata(self) -> GlobalSection:
@@ -158,111 +199,136 @@ class BPFObject:
     def data(self) -> GlobalSection:
         return self.section(".data")
 
-    # -- loading --------------------------------------------------------------------
+    # -- loading ------------------------------------------------------------------------------
     def load(self) -> BPFObject:
         """Create the maps and load every autoload program (the verifier runs here)."""
-        self._check_open()
-        if self.loaded:
+        if self._ptr is None:
+            raise BPFError(f"{self.name} is closed")
+        if self._live is not None:
             return self
         system.require_privileges()
         system.require_btf(self.btf_custom_path)
         self._choose_hooks()
         self._check_pinned()
+        # BTF type ids as declared: libbpf zeroes them for a map it had to
+        # create without BTF (queues and stacks on some kernels).
+        declared = {n: spec.info() for n, spec in self._specs._items.items()}
         with libbpf.captured_log() as log:
             ret = lib.bpf_object__load(self._ptr)
         if ret < 0:
             raise self._load_error(-ret, "\n".join(log))
-        self.loaded = True
+        self._go_live(declared)
         return self
 
-    # -- hook fallbacks -------------------------------------------------------------
-    def declare_hooks(self, group: str, *programs: str) -> None:
-        """Alternatives for one hook, best first (see bpfkit.core.hooks); the
-        same as BPFKIT_HOOKS(group, ...) in the BPF program."""
-        if self.loaded:
-            raise BPFError("declare hook alternatives before obj.load()")
-        for name in programs:
+    def _go_live(self, declared: dict[str, MapInfo]) -> None:
+        """Replace the pre-load views by live ones: maps by their fds, sections by mmaps."""
+        live: dict[str, Map] = {}
+        progs_by_id: dict[int, Program] = {}
+
+        def resolve_prog(pid: int) -> Any:
+            if not progs_by_id:
+                progs_by_id.update((ProgInfo(p.fd).id, p) for p in self.progs if p.loaded)
+            return progs_by_id.get(pid, pid)
+
+        def resolve_map(mid: int) -> Any:
+            for m in live.values():
+                if m.id == mid:
+                    return m
+            try:
+                return map_by_id(mid)
+            except BPFError:
+                return mid
+
+        for name, spec in self._specs._items.items():
+            info = spec.info()
+            info.btf_key_type_id = declared[name].btf_key_type_id
+            info.btf_value_type_id = declared[name].btf_value_type_id
+            resolve = resolve_prog if info.type == MapType.PROG_ARRAY else resolve_map
+            live[name] = live_map(spec.loaded_fd(), info, self.types, owns_fd=False,
+                                  pin_path=spec.pin_path, resolve=resolve)
+        for sec in self._sections.values():
+            sec.close()
+        self._sections.clear()
+        self._live = Named("map", live)
+
+    # -- hook fallbacks -------------------------------------------------------------------------
+    def declare_hooks(self, group: str, *alternatives: str | tuple[str, ...],
+                      optional: bool = False) -> None:
+        """Alternatives for one hook, best first (see bpfkit.core.hooks): each a
+        program name, or several needed together ("a+b" or a tuple). The same
+        as BPFKIT_HOOKS(group, ...) in the BPF program. ``optional``: a kernel
+        that offers none of them is fine (BPFKIT_HOOKS_OPTIONAL)."""
+        decl = hooks.HookGroup(group, alternatives, optional=optional)
+        for name in decl.programs():
             self.progs[name]  # unknown names fail here, with the known ones listed
-        self._hook_groups[group] = list(programs)
+        self._hook_groups[group] = decl
 
-    def _declared_hooks(self) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = {}
+    def _declared_hooks(self) -> dict[str, hooks.HookGroup]:
+        groups: dict[str, hooks.HookGroup] = {}
         if ".rodata" in self.btf.datasecs():
-            from .hooks import HOOKS_PREFIX
-
             ro = self.rodata
             for var in ro.names():
                 if var.startswith(HOOKS_PREFIX):
                     value = getattr(ro, var)
                     text = value.decode() if isinstance(value, bytes) else str(value)
-                    groups[var[len(HOOKS_PREFIX):]] = [n.strip() for n in text.split(",") if n.strip()]
+                    name = var[len(HOOKS_PREFIX):]
+                    groups[name] = hooks.HookGroup.parse(name, text)
         groups.update(self._hook_groups)
         return groups
 
     def _choose_hooks(self) -> None:
         groups = self._declared_hooks()
         if groups:
-            from .hooks import choose
-
-            for group, names in groups.items():
-                progs = [self.progs[n] for n in names]
-                if any(p.autoload for p in progs):  # a group switched off by hand stays off
-                    self.chosen_hooks[group] = choose(group, progs, self.btf_custom_path)
-        rings = [n for n in self.maps.names() if self._ring_meta(n) is not None]
-        if rings and not self._perf_rings and not _ringbuf_supported():
+            for g in groups.values():
+                for n in g.programs():
+                    self.progs[n]  # a declaration naming no program of ours is a mistake
+            self.chosen_hooks.update(hooks.choose(groups.values(), self.progs._items))
+        rings = self._event_maps()
+        if rings and not self._perf_rings and not features.ringbuf_supported():
             self.use_perf_buffer()
         for n in rings:
             self.chosen_hooks[f"ring {n}"] = "perf buffer" if n in self._perf_rings else "ringbuf"
 
-    # -- ring buffer or perf buffer ---------------------------------------------------
+    # -- ring buffer or perf buffer -------------------------------------------------------------
+    def _event_maps(self) -> list[str]:
+        """Maps declared with BPFKIT_RINGBUF."""
+        return [n for n in self._specs.names() if self._ring_meta(n) is not None]
+
     def use_perf_buffer(self, on: bool = True) -> None:
         """Send the events of every BPFKIT_RINGBUF map through a perf buffer
         instead of a ring buffer (what kernels before 5.8 need). The loader does
         this by itself when the kernel has no ring buffers; readers follow."""
-        if self.loaded:
-            raise BPFError("choose the event transport before obj.load()")
         if not on:
             return
-        rings = [n for n in self.maps.names() if self._ring_meta(n) is not None]
+        rings = self._event_maps()
         if not rings:
             raise BPFError(f"{self.name} declares no BPFKIT_RINGBUF map to switch to a perf buffer")
         for n in rings:
-            m = self.maps[n]
-            for fn, arg in ((lib.bpf_map__set_type, MapType.PERF_EVENT_ARRAY),
-                            (lib.bpf_map__set_key_size, 4), (lib.bpf_map__set_value_size, 4),
-                            (lib.bpf_map__set_max_entries, 0)):  # 0: one slot per CPU
-                ret = fn(m._ptr, arg)
-                if ret < 0:
-                    raise BPFError(f"cannot switch map {n!r} to a perf buffer: {libbpf.strerror(-ret)}")
-            m._describe()
+            spec: MapSpec = self._specs[n]
+            spec.set_type(MapType.PERF_EVENT_ARRAY)
+            spec.key_size = spec.value_size = 4
+            spec.max_entries = 0  # 0: one slot per CPU
             self._perf_rings.add(n)
-        self.rodata.bpfkit_perfbuf = 1
+        setattr(self.rodata, PERFBUF_FLAG, 1)
 
-    # -- pinned maps ------------------------------------------------------------------
+    # -- pinned maps ------------------------------------------------------------------------------
     def _check_pinned(self) -> None:
         """A map set to reuse a pin must match it; libbpf would only say 'incompatible'."""
-        for m in self.maps:
-            path = m.pin_path
+        for spec in self._specs:
+            path = spec.pin_path
             if not path or not os.path.exists(path):
                 continue
-            from .kobjects import MapInfo
-
-            fd = lib.bpf_obj_get(path.encode())
-            if fd < 0:
-                raise BPFError(f"map {m.name!r}: cannot open the map pinned at {path}: "
-                               f"{libbpf.strerror(-fd)}")
+            fd = open_pinned(path)
             try:
-                diffs = MapInfo(fd).differences(
-                    type=m.type, key_size=m.key_size, value_size=m.value_size,
-                    max_entries=m.max_entries, map_flags=m.flags)
+                diffs = MapInfo.of_fd(fd).differences(spec.info())
             finally:
                 os.close(fd)
             if diffs:
-                raise BPFError(f"map {m.name!r} does not match the map pinned at {path}: "
+                raise BPFError(f"map {spec.name!r} does not match the map pinned at {path}: "
                                + ", ".join(diffs) + f"; unpin it (rm {path}) or pin elsewhere")
 
     def _load_error(self, err: int, log: str) -> BPFError:
-        import re
+        import re  # lazy: only a failed load pays for re
 
         failed = None
         for m in re.finditer(r"prog '([^']+)': (?:BPF program load failed|failed to load)", log):
@@ -275,13 +341,13 @@ class BPFObject:
         m3 = re.search(r"-- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --", log, re.S)
         if m3:
             vlog = m3.group(1)
-        if prog is not None and prog.kind in TRAMPOLINE_KINDS and err in (E.EPERM, 524, E.EOPNOTSUPP):
+        if prog is not None and prog.attach_kind.trampoline and err in (E.EPERM, 524, E.EOPNOTSUPP):
             return BPFKernelFeatureError(
                 f"{prog.kind} programs are refused by this kernel ({prog.name!r} failed to load: "
-                f"{libbpf.strerror(err)}); use a tracepoint or tp_btf hook instead")
+                f"{libbpf.strerror(err)}); use a tracepoint or tp_btf hook instead", errno=err)
         if err == E.EPERM and not vlog:
-            return BPFError(f"loading {self.name} was refused: {libbpf.strerror(err)} "
-                            "(kernel lockdown or kernel.unprivileged_bpf_disabled?)")
+            return error_for(err, f"loading {self.name} was refused: {libbpf.strerror(err)} "
+                                  "(kernel lockdown or kernel.unprivileged_bpf_disabled?)")
         where = f"program {prog.name!r} of {self.name}" if prog else self.name
         if not vlog:
             tail = [x.strip().removeprefix("libbpf: ") for x in log.splitlines() if x.strip()]
@@ -290,13 +356,14 @@ class BPFObject:
                                 program=failed, log=log, errno=err)
         return BPFLoadError(f"the verifier rejected {where}", program=failed, log=vlog, errno=err)
 
-    # -- attaching ------------------------------------------------------------------
+    # -- attaching ----------------------------------------------------------------------------
     def attach(self, *names: str) -> list[Link]:
         """Attach the named programs, or every loaded autoattach program."""
         if not self.loaded:
             self.load()
         progs = [self.progs[n] for n in names] if names else [
-            p for p in self.progs if p.loaded and p.autoattach and _auto_attachable(p)]
+            p for p in self.progs
+            if p.loaded and p.autoattach and p.attach_kind.auto_attachable(p.section)]
         links = []
         try:
             for p in progs:
@@ -312,7 +379,7 @@ class BPFObject:
         if len(links) > 1:
             # Releasing a (syscall) tracepoint link waits for an RCU grace
             # period, ~80 ms here; released at once, the links share one.
-            import threading
+            import threading  # lazy: only detaching several links needs threads
 
             threads = [threading.Thread(target=link.destroy) for link in links]
             for t in threads:
@@ -322,7 +389,7 @@ class BPFObject:
         for p in self.progs:
             p.detach()
 
-    # -- ring buffers -----------------------------------------------------------------
+    # -- event readers --------------------------------------------------------------------------
     def ring_buffer(self, map_name: str, event: str | None = None, *,
                     interval: float = 0.1, perf_pages: int = 64, wakeup_bytes: int = 0) -> Any:
         """A reader of event map ``map_name`` decoding events as struct ``event``:
@@ -337,26 +404,13 @@ class BPFObject:
         rmap = self.maps[map_name]
         if rmap.type not in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY):
             raise BPFError(f"map {map_name!r} is a {MapType.name(rmap.type)}, not a ring buffer")
-        codec = None
-        if event is not None:
-            codec = self.types.struct(event)
-            if codec is None:
-                raise BPFError(f"struct {event} is not in the BTF of {self.name}: declare the ring "
-                               f"buffer with BPFKIT_RINGBUF({map_name}, SIZE, struct {event}) so "
-                               "the compiler keeps the type")
+        codec = self.event_codec(map_name, event)
         dropped = None
         meta = self._ring_meta(map_name)
         if meta is not None:
-            meta_codec = self.types.codec(meta[1])
-            if codec is None and isinstance(meta_codec, CompositeCodec):
-                arr = next((lf.codec for lf in meta_codec.leaves if lf.name == "event"), None)
-                if isinstance(arr, ArrayCodec):
-                    codec = arr.elem
             bss, var = self.section(".bss"), meta[0]
-            dropped = lambda: getattr(bss, var).dropped  # noqa: E731
+            dropped = lambda: getattr(getattr(bss, var), RING_DROPPED_FIELD)  # noqa: E731
         if rmap.type == MapType.PERF_EVENT_ARRAY:
-            from .perfbuf import PerfBuffer
-
             reader: Any = PerfBuffer(rmap, codec, pages=perf_pages, dropped=dropped,
                                      interval=interval, wakeup_bytes=wakeup_bytes)
         else:
@@ -374,6 +428,25 @@ class BPFObject:
         return self.ring_buffer(map_name, event, interval=interval, perf_pages=pages,
                                 wakeup_bytes=wakeup_bytes)
 
+    def event_codec(self, map_name: str, event: str | None = None) -> Codec | None:
+        """The codec events of ``map_name`` decode with: struct ``event`` when
+        named, else the type BPFKIT_RINGBUF declared, else None (raw bytes)."""
+        if event is not None:
+            codec = self.types.struct(event)
+            if codec is None:
+                raise BPFError(f"struct {event} is not in the BTF of {self.name}: declare the ring "
+                               f"buffer with BPFKIT_RINGBUF({map_name}, SIZE, struct {event}) so "
+                               "the compiler keeps the type")
+            return codec
+        meta = self._ring_meta(map_name)
+        if meta is not None:
+            meta_codec = self.types.codec(meta[1])
+            if isinstance(meta_codec, CompositeCodec):
+                arr = next((lf.codec for lf in meta_codec.leaves if lf.name == RING_EVENT_FIELD), None)
+                if isinstance(arr, ArrayCodec):
+                    return arr.elem
+        return None
+
     def _ring_meta(self, map_name: str) -> tuple[str, int] | None:
         sec = self.btf.datasecs().get(".bss")
         if sec is None:
@@ -384,11 +457,7 @@ class BPFObject:
                 return var.name, var.ref
         return None
 
-    # -- lifecycle ------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self._ptr is None:
-            raise BPFError(f"{self.name} is closed")
-
+    # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
         """Detach every link, close readers and free the object. Idempotent."""
         if self._ptr is None:
@@ -398,9 +467,11 @@ class BPFObject:
         for s in self._sections.values():
             s.close()
         self.detach()
+        if self._live is not None:
+            for m in self._live:
+                m.close()
         lib.bpf_object__close(self._ptr)
         self._ptr = None
-        self.loaded = False
 
     def __enter__(self) -> BPFObject:
         return self
@@ -415,10 +486,4 @@ class BPFObject:
             pass
 
 
-def _ringbuf_supported() -> bool:
-    return lib.libbpf_probe_bpf_map_type(MapType.RINGBUF, None) == 1
-
-
-def _auto_attachable(p: Program) -> bool:
-    # A bare SEC("uprobe") or SEC("kprobe") names no target: attach it by hand.
-    return "/" in p.section or p.kind in ("fentry", "fexit", "lsm", "tp_btf")
+__all__ = ["BPFObject", "Named"]

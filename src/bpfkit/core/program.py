@@ -6,34 +6,12 @@ import ctypes
 import errno as E
 import os
 
-from . import libbpf, system
-from .errors import BPFAttachError, BPFError, BPFKernelFeatureError
-
-TYPE_CHECKING = False  # importing typing costs ms of start-up
-if TYPE_CHECKING:
-    from .object import BPFObject
+from .kernel import features, libbpf, system
+from .kernel.errors import BPFAttachError, BPFError, BPFKernelFeatureError, error_for
+from .kernel.pins import pin_fd, unpin
+from .kinds import AttachKind, kind_of_section
 
 lib = libbpf.lib
-
-# SEC() prefixes -> the attach kind we report; longest prefixes first.
-_KINDS = [
-    ("tracepoint/", "tracepoint"), ("tp/", "tracepoint"),
-    ("raw_tracepoint/", "raw_tp"), ("raw_tp/", "raw_tp"),
-    ("tp_btf/", "tp_btf"),
-    ("kretprobe", "kretprobe"), ("kprobe", "kprobe"),
-    ("uretprobe", "uretprobe"), ("uprobe", "uprobe"),
-    ("fentry", "fentry"), ("fexit", "fexit"), ("fmod_ret", "fmod_ret"), ("lsm", "lsm"),
-    ("iter/", "iter"), ("xdp", "xdp"), ("tc", "tc"), ("socket", "socket"),
-    ("cgroup", "cgroup"), ("perf_event", "perf_event"), ("syscall", "syscall"),
-]
-TRAMPOLINE_KINDS = {"fentry", "fexit", "fmod_ret", "lsm"}
-
-
-def kind_of_section(section: str) -> str:
-    for prefix, kind in _KINDS:
-        if section.startswith(prefix):
-            return kind
-    return section.split("/", 1)[0]
 
 
 class Link:
@@ -73,11 +51,18 @@ class TestRun:
 
 
 class Program:
-    def __init__(self, obj: BPFObject, ptr: int) -> None:
-        self._obj, self._ptr = obj, ptr
+    """A program of an object: settings before load (autoload, autoattach,
+    log_level), then its fd, attachments, pin and test runs. libbpf refuses a
+    pre-load setting once the object is loaded, and that refusal is reported."""
+
+    def __init__(self, ptr: int) -> None:
+        self._ptr = ptr
         self.name: str = lib.bpf_program__name(ptr).decode()
         self.section: str = lib.bpf_program__section_name(ptr).decode()
-        self.kind = kind_of_section(self.section)
+        self.attach_kind: AttachKind = kind_of_section(self.section)
+        # the kind's name; an unknown section is reported by its own prefix
+        self.kind: str = (self.attach_kind.name if self.attach_kind.name != "other"
+                          else self.section.split("/", 1)[0])
         self.links: list[Link] = []
         self.pin_path: str | None = None
         self._log_buf: ctypes.Array[ctypes.c_char] | None = None
@@ -95,15 +80,18 @@ class Program:
         """1: the verifier's summary (and, on a rejection, the path it rejected);
         2: every instruction it checked with the register state. Kept even when
         the load succeeds: read it from ``verifier_log``."""
-        if self._obj.loaded:
-            raise BPFError(f"program {self.name!r}: log_level can only change before obj.load()")
         if level not in (0, 1, 2):
             raise ValueError("log_level is 0, 1 or 2")
+        self._setting("log_level", lib.bpf_program__set_log_level(self._ptr, level))
         # The load fails (ENOSPC) if the log does not fit: level 2 logs are big.
         size = (64 << 20) if level == 2 else (4 << 20) if level == 1 else 0
         self._log_buf = ctypes.create_string_buffer(size) if size else None
         lib.bpf_program__set_log_buf(self._ptr, self._log_buf, size)
-        lib.bpf_program__set_log_level(self._ptr, level)
+
+    def _setting(self, what: str, ret: int) -> None:
+        if ret < 0:
+            raise error_for(-ret, f"program {self.name!r}: cannot change {what}: "
+                                  f"{libbpf.strerror(-ret)} (it can only change before obj.load())")
 
     @property
     def verifier_log(self) -> str:
@@ -119,9 +107,7 @@ class Program:
 
     @autoload.setter
     def autoload(self, on: bool) -> None:
-        if self._obj.loaded:
-            raise BPFError(f"program {self.name!r}: autoload can only change before obj.load()")
-        lib.bpf_program__set_autoload(self._ptr, bool(on))
+        self._setting("autoload", lib.bpf_program__set_autoload(self._ptr, bool(on)))
 
     @property
     def autoattach(self) -> bool:
@@ -146,15 +132,11 @@ class Program:
     def pin(self, path: str | None = None) -> str:
         """Pin the loaded program (default /sys/fs/bpf/NAME): it stays loaded
         after this process exits, until unpinned."""
-        from .kobjects import pin_fd
-
         self.pin_path = pin_fd(self.fd, path or f"{system.BPFFS}/{self.name}",
                                            f"program {self.name!r}")
         return self.pin_path
 
     def unpin(self) -> bool:
-        from .kobjects import unpin
-
         path, self.pin_path = self.pin_path, None
         return unpin(path) if path else False
 
@@ -190,7 +172,7 @@ class Program:
             err = -ret
             hint = (" (this program type has no test run, or takes no repeat/data here)"
                     if err in (524, E.EINVAL, E.EOPNOTSUPP) else "")  # 524: kernel ENOTSUPP
-            raise BPFError(f"test run of {self.name!r} failed: {libbpf.strerror(err)}{hint}")
+            raise error_for(err, f"test run of {self.name!r} failed: {libbpf.strerror(err)}{hint}")
         return TestRun(opts.retval, opts.duration,
                        data_out.raw[:opts.data_size_out] if data_out is not None else None,
                        ctx_out.raw[:opts.ctx_size_out] if ctx_out is not None else None)
@@ -198,9 +180,9 @@ class Program:
     # -- attaching ---------------------------------------------------------------
     def _attach(self, fn, target: str, *args) -> Link:
         if not self.loaded:
-            raise BPFError(f"program {self.name!r} is not loaded: call obj.load() first"
-                           if self._obj.loaded else "call obj.load() before attaching")
-        if self.kind in ("tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe"):
+            raise BPFError(f"program {self.name!r} is not loaded (autoload is off, or "
+                           "obj.load() has not run)")
+        if self.attach_kind.needs_tracefs:
             system.ensure_tracefs()
         with libbpf.captured_log() as log:
             ptr = fn(self._ptr, *args)
@@ -246,21 +228,22 @@ class Program:
         self.links.clear()
 
     def _attach_error(self, target: str, err: int, log: list[str]) -> BPFError:
-        kind = self.kind
-        if kind in ("kprobe", "kretprobe") and not system.kprobes_available():
+        kind, family = self.kind, self.attach_kind.family
+        if family == "kprobe" and not features.kprobes_supported():
             return BPFKernelFeatureError(
                 f"cannot attach {kind} program {self.name!r}: this kernel has no kprobe "
                 "support (CONFIG_KPROBES/CONFIG_KPROBE_EVENTS are not set); use a "
-                "tracepoint or tp_btf hook instead")
+                "tracepoint or tp_btf hook instead", errno=err)
         if kind == "tracepoint" and err == E.ENOENT:
             return BPFKernelFeatureError(
-                f"cannot attach {self.name!r}: this kernel has no tracepoint {target.split('/', 1)[-1]}")
-        if kind in TRAMPOLINE_KINDS:
+                f"cannot attach {self.name!r}: this kernel has no tracepoint {target.split('/', 1)[-1]}",
+                errno=err)
+        if family == "trampoline":
             return BPFKernelFeatureError(
                 f"cannot attach {kind} program {self.name!r} to {target}: "
-                f"{libbpf.strerror(err)} (BPF trampolines are not available here)")
+                f"{libbpf.strerror(err)} (BPF trampolines are not available here)", errno=err)
         detail = next((line.strip() for line in reversed(log) if line.strip()), "")
         msg = f"cannot attach {kind} program {self.name!r} to {target}: {libbpf.strerror(err)}"
         if detail:
             msg += f" ({detail.removeprefix('libbpf: ')})"
-        return BPFAttachError(msg)
+        return BPFAttachError(msg, errno=err)

@@ -35,10 +35,16 @@ struct bpfkit_sys_exit {
 
 /* BPFKIT_HOOKS(unlink, unlink_fentry, unlink_kprobe, unlink_tp);
  * Declares alternatives for one hook, best first: at load bpfkit keeps the
- * first program whose hook this kernel offers and switches the others off
- * (obj.chosen_hooks tells which). */
+ * first alternative whose hooks this kernel offers and switches the others
+ * off (obj.chosen_hooks tells which). An alternative of several programs
+ * needed together is written with "+": enter_openat+exit_openat.
+ * BPFKIT_HOOKS_OPTIONAL(...): the same, but a kernel that offers none of them
+ * only switches them all off (a syscall this architecture does not have).
+ * The Python twin of these names is bpfkit/core/bpfkit_h.py. */
 #define BPFKIT_HOOKS(group, ...) \
 	const volatile char bpfkit_hooks_##group[] = #__VA_ARGS__
+#define BPFKIT_HOOKS_OPTIONAL(group, ...) \
+	const volatile char bpfkit_hooks_##group[] = "?" #__VA_ARGS__
 
 /* Ring buffer or perf buffer, chosen at load time (see libbpf-tools'
  * compat.bpf.h): the loader switches every BPFKIT_RINGBUF map to a

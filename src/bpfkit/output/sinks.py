@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..core.errors import BPFError
+from ..core.kernel.errors import BPFError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,25 +1,27 @@
-"""What this kernel lets us load and attach, learnt by really trying."""
+"""What this kernel lets us load and attach, learnt by really trying: one
+trivial program per attach kind (features.bpf.c), loaded and attached alone.
+`bpfkit doctor` prints it beside what core.kernel.features predicts, which is
+what the loader and the hook fallbacks decide by."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import libbpf
-from ..core.errors import BPFError
+from ..core.hooks import refusal
+from ..core.kernel.errors import BPFError
 from ..core.object import BPFObject
 
 FEATURES_OBJ = Path(__file__).with_name("features.bpf.o")
 KINDS = ["tracepoint", "raw_tp", "tp_btf", "uprobe", "uretprobe", "kprobe", "kretprobe",
          "fentry", "fexit"]
-BPF_MAP_TYPE_RINGBUF = 27
 
 
-@dataclass
 class Probe:
-    kind: str
-    ok: bool
-    detail: str = ""
+    __slots__ = ("detail", "kind", "ok", "predicted")
+
+    def __init__(self, kind: str, ok: bool, detail: str = "", predicted: str | None = None) -> None:
+        self.kind, self.ok, self.detail = kind, ok, detail
+        self.predicted = predicted  # what the hook fallbacks would say (None: offered)
 
 
 def libc_path() -> str:
@@ -38,25 +40,20 @@ def probe_kind(kind: str) -> Probe:
             target = f"probe_{kind}"
             for p in obj.progs:
                 p.autoload = p.name == target
-            obj.load()
             prog = obj.progs[target]
+            predicted = refusal(prog)
+            obj.load()
             if kind in ("uprobe", "uretprobe"):
                 prog.attach_uprobe(libc_path(), "getpid")
             else:
                 prog.attach()
-        return Probe(kind, True)
+        return Probe(kind, True, predicted=predicted)
     except BPFError as exc:
-        return Probe(kind, False, str(exc).split("\n")[0])
-
-
-def ringbuf_supported() -> bool:
-    return libbpf.lib.libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, None) == 1
+        return Probe(kind, False, str(exc).split("\n")[0], predicted=locals().get("predicted"))
 
 
 def probe_all() -> list[Probe]:
-    out = [Probe("ringbuf", ringbuf_supported())]
-    out += [probe_kind(k) for k in KINDS]
-    return out
+    return [probe_kind(k) for k in KINDS]
 
 
-__all__ = ["KINDS", "Probe", "probe_all", "probe_kind", "ringbuf_supported"]
+__all__ = ["KINDS", "Probe", "libc_path", "probe_all", "probe_kind"]

@@ -7,7 +7,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..runner import Tool
+    from ..runner.tool import Tool
 
 
 def names() -> list[str]:
@@ -17,13 +17,13 @@ def names() -> list[str]:
                   if e.is_dir() and os.path.exists(os.path.join(e.path, "__init__.py")))
 
 
-def load(name: str) -> Tool:
-    from importlib import import_module
+def load(name: str) -> type[Tool]:
+    from importlib import import_module  # lazy: only the chosen tool is imported
 
     return import_module(f"{__name__}.{name}").TOOL
 
 
-def discover() -> dict[str, Tool]:
+def discover() -> dict[str, type[Tool]]:
     """Every tool, by command name."""
     tools = (load(n) for n in names())
     return {t.name: t for t in tools}

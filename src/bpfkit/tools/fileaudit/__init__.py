@@ -8,11 +8,10 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-from fnmatch import fnmatchcase
 
-from ...core.errors import UsageError
+from ...argv import UsageError, uid
 from ...output import escape
-from ...runner import Tool
+from ...runner.tool import Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
+    from ...runner.clock import Clock
 
 # The seed's trees, plus sudoers.d; ~/.ssh of every user is added at start.
 DEFAULT_WATCH = ("/etc", "/root", "/usr/lib/systemd", "/var/spool/cron", "/etc/sudoers.d")
@@ -80,6 +80,9 @@ def under(path: str, prefixes: Iterable[str]) -> bool:
 
 
 def severity(op: str, paths: Iterable[str]) -> str:
+    # lazy: fnmatch imports re (ms of start-up); only a reported change needs it
+    from fnmatch import fnmatchcase
+
     for path in paths:
         for pattern, level in SEVERITY_RULES:
             if fnmatchcase(path, pattern):
@@ -110,7 +113,7 @@ def _aliases(path: str) -> list[str]:
 
 
 def default_watch() -> list[str]:
-    import pwd
+    import pwd  # lazy: only the default watch set reads the user database
 
     homes = sorted({pw.pw_dir for pw in pwd.getpwall() if pw.pw_dir.startswith("/")})
     return [*DEFAULT_WATCH, *(normalize(h) + "/.ssh" for h in homes if normalize(h) != "/")]
@@ -134,20 +137,15 @@ class FileAudit(Tool):
     name = "fileaudit"
     help = "audit changes to sensitive files (writes, creates, renames, deletes, chmod, chown, links)"
     banner = "Auditing file changes. Ctrl+C to stop."
-    object_path = os.path.join(os.path.dirname(__file__), "fileaudit.bpf.o")
-    # legacy syscalls are x86-64 only; fchmodat2 since 6.6, openat2 since 5.6
-    optional_programs = tuple(f"{d}_{sc}" for sc in (
-        "open", "creat", "rename", "unlink", "rmdir", "chmod", "chown", "lchown", "link",
-        "symlink", "mkdir", "openat2", "fchmodat2", "renameat") for d in ("enter", "exit")) + tuple(
-        f"change_{sc}" for sc in ("mount", "umount", "move_mount", "pivot_root", "mount_setattr"))
 
-    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+    @classmethod
+    def add_arguments(cls, p: argparse.ArgumentParser) -> None:
         f = p.add_argument_group("what to audit (filters run in the kernel unless noted)")
         f.add_argument("--watch", action="append", metavar="PATH",
                        help="a tree to watch, by whole path components (repeatable; replaces the "
                             "default: /etc, /root, /usr/lib/systemd, /var/spool/cron, ~/.ssh of "
                             "every user)")
-        f.add_argument("--uid", type=int, help="only changes made by this user id")
+        f.add_argument("--uid", type=uid, help="only changes made by this user id")
         f.add_argument("--exclude-comm", action="append", metavar="NAME",
                        help="ignore processes with this command name (repeatable)")
         f.add_argument("--attempts", action="store_true",
@@ -155,29 +153,31 @@ class FileAudit(Tool):
         f.add_argument("--min-severity", choices=("low", "medium", "high"), default="low",
                        help="only changes of this severity or more (in user space)")
 
-    def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
-        ro = obj.rodata
-        if args.uid is not None:
-            if not 0 <= args.uid < NO_ID:
-                raise UsageError("bpfkit fileaudit: --uid must be a user id (0..4294967294)")
-            ro.targ_uid = args.uid
-        ro.attempts = bool(args.attempts)
-        ro.exclude_comms = bool(args.exclude_comm)
+    def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
+        super().__init__(args, clock)
         for w in args.watch or ():
             if not w.strip():
-                raise UsageError("bpfkit fileaudit: --watch needs a path")
+                raise UsageError("--watch needs a path")
         self.watched = watch_set(args.watch or default_watch())
-        if len(self.watched) > obj.maps.watched.max_entries:
-            raise UsageError(f"bpfkit fileaudit: at most {obj.maps.watched.max_entries} watched paths")
-        ro.max_prefix_len = max(len(p.encode()) for p in self.watched) if "/" not in self.watched else 0
         self.min_level = SEVERITIES.index(args.min_severity.upper())
+        self.exclude = [c.encode(errors="surrogateescape")[:15] for c in args.exclude_comm or ()]
 
-    def loaded(self, obj: BPFObject, args: argparse.Namespace) -> None:
+    def configure(self, obj: BPFObject) -> None:
+        args, ro = self.args, obj.rodata
+        if args.uid is not None:
+            ro.targ_uid = args.uid
+        ro.attempts = bool(args.attempts)
+        ro.exclude_comms = bool(self.exclude)
+        if len(self.watched) > obj.maps.watched.max_entries:
+            raise UsageError(f"at most {obj.maps.watched.max_entries} watched paths")
+        ro.max_prefix_len = max(len(p.encode()) for p in self.watched) if "/" not in self.watched else 0
+
+    def loaded(self, obj: BPFObject) -> None:
         watched = obj.maps.watched
         for p in self.watched:
             watched[fnv1a(b"" if p == "/" else p.encode())] = 1
-        for comm in args.exclude_comm or ():
-            obj.maps.excluded[comm.encode()[:15]] = 1
+        for comm in self.exclude:
+            obj.maps.excluded[comm] = 1
 
     # -- one event -------------------------------------------------------------------
     def _paths(self, ev: Any) -> tuple[str, str | None]:
@@ -208,7 +208,7 @@ class FileAudit(Tool):
             return None
         return op, path, new, level
 
-    def row(self, ev: Any, args: argparse.Namespace) -> tuple[Any, ...] | None:
+    def row(self, ev: Any) -> tuple[Any, ...] | None:
         j = self._judge(ev)
         if j is None:
             return None
@@ -228,7 +228,7 @@ class FileAudit(Tool):
                 f"{escape(ev.comm)} (parent: {escape(ev.pcomm)} pid={ev.ppid}) {target}{extra}")
         return (line,)
 
-    def record(self, ev: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+    def record(self, ev: Any) -> dict[str, Any] | None:
         j = self._judge(ev)
         if j is None:
             return None
@@ -254,4 +254,4 @@ class FileAudit(Tool):
         return rec
 
 
-TOOL = FileAudit()
+TOOL = FileAudit

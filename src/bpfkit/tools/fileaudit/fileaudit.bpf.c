@@ -247,6 +247,20 @@ EXIT(chmod) EXIT(fchmod) EXIT(fchmodat) EXIT(fchmodat2) EXIT(chown) EXIT(lchown)
 EXIT(fchown) EXIT(fchownat) EXIT(link) EXIT(linkat) EXIT(symlink) EXIT(symlinkat)
 EXIT(mkdir) EXIT(mkdirat)
 
+/* Syscalls not every kernel has: the legacy ones are x86-64 only, renameat is
+ * gone on newer architectures, openat2 came in 5.6, fchmodat2 in 6.6,
+ * move_mount in 5.2, mount_setattr in 5.12. Each is switched off where missing. */
+#define OPTIONAL_CALL(name) BPFKIT_HOOKS_OPTIONAL(name, enter_##name+exit_##name);
+OPTIONAL_CALL(open) OPTIONAL_CALL(creat) OPTIONAL_CALL(rename) OPTIONAL_CALL(unlink)
+OPTIONAL_CALL(rmdir) OPTIONAL_CALL(chmod) OPTIONAL_CALL(chown) OPTIONAL_CALL(lchown)
+OPTIONAL_CALL(link) OPTIONAL_CALL(symlink) OPTIONAL_CALL(mkdir) OPTIONAL_CALL(openat2)
+OPTIONAL_CALL(fchmodat2) OPTIONAL_CALL(renameat)
+BPFKIT_HOOKS_OPTIONAL(mount, change_mount);
+BPFKIT_HOOKS_OPTIONAL(umount, change_umount);
+BPFKIT_HOOKS_OPTIONAL(move_mount, change_move_mount);
+BPFKIT_HOOKS_OPTIONAL(pivot_root, change_pivot_root);
+BPFKIT_HOOKS_OPTIONAL(mount_setattr, change_mount_setattr);
+
 /* ---- path resolution in the kernel ------------------------------------- */
 
 /* An offset into b->data the verifier can bound: the compiler drops a plain

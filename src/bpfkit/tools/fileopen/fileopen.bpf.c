@@ -173,4 +173,9 @@ int exit_openat2(struct bpfkit_sys_exit *ctx) { return on_exit(ctx, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_creat")
 int exit_creat(struct bpfkit_sys_exit *ctx) { return on_exit(ctx, ctx->ret); }
 
+/* open(2) and creat(2) exist on x86-64, not on arm64; openat2 since 5.6 */
+BPFKIT_HOOKS_OPTIONAL(open, enter_open+exit_open);
+BPFKIT_HOOKS_OPTIONAL(openat2, enter_openat2+exit_openat2);
+BPFKIT_HOOKS_OPTIONAL(creat, enter_creat+exit_creat);
+
 char LICENSE[] SEC("license") = "GPL";

@@ -4,12 +4,13 @@ network namespace and suspicious-port alerts, on tracepoints (no kprobes)."""
 from __future__ import annotations
 
 import errno
-import os
-import socket
 
-from ...core.errors import UsageError
+# _socket, not socket: socket.py builds IntEnums at import (~3 ms of start-up)
+from _socket import AF_INET, AF_INET6, inet_ntop
+
+from ...argv import UsageError, pid, port
 from ...output import escape
-from ...runner import Tool, pid
+from ...runner.tool import Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
+    from ...runner.clock import Clock
 
 # The seed's list, as BCC's connection monitor has it: common reverse shells,
 # backdoors and remote desktop.
@@ -31,21 +33,21 @@ def parse_ports(text: str) -> frozenset[int]:
     """'4444,5555' -> ports; an empty string turns alerts off."""
     ports = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
-        if not part.isdigit() or not 0 < int(part) < 65536:
-            raise UsageError(f"bpfkit tcptrack: --alert-ports: {part!r} is not a port (1-65535)")
+        if not (part.isascii() and part.isdigit()) or not 0 < int(part) < 65536:
+            raise UsageError(f"--alert-ports: {part!r} is not a port (1-65535)")
         ports.add(int(part))
     return frozenset(ports)
 
 
 def address(family: int, raw: bytes) -> str:
-    if family == socket.AF_INET:
-        return socket.inet_ntop(socket.AF_INET, raw[:4])
-    return socket.inet_ntop(socket.AF_INET6, raw)
+    if family == AF_INET:
+        return inet_ntop(AF_INET, raw[:4])
+    return inet_ntop(AF_INET6, raw)
 
 
 def endpoint(family: int, raw: bytes, port: int) -> str:
     addr = address(family, raw)
-    return f"[{addr}]:{port}" if family == socket.AF_INET6 else f"{addr}:{port}"
+    return f"[{addr}]:{port}" if family == AF_INET6 else f"{addr}:{port}"
 
 
 def human_bytes(n: int) -> str:
@@ -64,13 +66,12 @@ class TcpTrack(Tool):
     name = "tcptrack"
     help = "trace TCP connects, accepts and closes with latency, bytes and port alerts"
     banner = "Tracing TCP connections. Ctrl+C to stop."
-    object_path = os.path.join(os.path.dirname(__file__), "tcptrack.bpf.o")
-    optional_programs = ("exit_accept",)  # accept(2) is not in every syscall table
 
-    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+    @classmethod
+    def add_arguments(cls, p: argparse.ArgumentParser) -> None:
         f = p.add_argument_group("filters (in the kernel)")
         f.add_argument("--pid", type=pid, help="only connections of this process")
-        f.add_argument("--port", type=int, help="only connections with this port on either side")
+        f.add_argument("--port", type=port, help="only connections with this port on either side")
         f.add_argument("--no-connect", action="store_true", help="leave out CONNECT events")
         f.add_argument("--no-accept", action="store_true", help="leave out ACCEPT events")
         f.add_argument("--no-close", action="store_true", help="leave out CLOSE events")
@@ -84,23 +85,26 @@ class TcpTrack(Tool):
                             + ",".join(map(str, DEFAULT_ALERT_PORTS)) + "; empty: none)")
         a.add_argument("--alerts-only", action="store_true", help="print only alerts")
 
-    def configure(self, obj: BPFObject, args: argparse.Namespace) -> None:
-        ro = obj.rodata
+    def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
+        super().__init__(args, clock)
+        if args.ipv4 and args.ipv6:
+            raise UsageError("-4 and -6 exclude each other")
+        self.alert_ports = (frozenset(DEFAULT_ALERT_PORTS) if args.alert_ports is None
+                            else parse_ports(args.alert_ports))
+        if not args.alerts_only:
+            self.keep = None  # no per-event filter call at all
+
+    def configure(self, obj: BPFObject) -> None:
+        args, ro = self.args, obj.rodata
         if args.pid is not None:
             ro.targ_tgid = args.pid
         if args.port is not None:
-            if not 0 < args.port < 65536:
-                raise UsageError("bpfkit tcptrack: --port must be 1-65535")
             ro.targ_port = args.port
-        if args.ipv4 and args.ipv6:
-            raise UsageError("bpfkit tcptrack: -4 and -6 exclude each other")
         ro.targ_family = 4 if args.ipv4 else 6 if args.ipv6 else 0
         ro.trace_connect = not args.no_connect
         ro.trace_accept = not args.no_accept
         ro.trace_close = not args.no_close
         ro.trace_failed = bool(args.failed)
-        self.alert_ports = (frozenset(DEFAULT_ALERT_PORTS) if args.alert_ports is None
-                            else parse_ports(args.alert_ports))
 
     # -- per event ---------------------------------------------------------------------
     def alert(self, ev: Any) -> str | None:
@@ -114,10 +118,10 @@ class TcpTrack(Tool):
             return f"{side} port {port} is on the alert list"
         return None
 
-    def keep(self, ev: Any, args: argparse.Namespace) -> bool:  # type: ignore[override]
-        return not args.alerts_only or self.alert(ev) is not None
+    def keep(self, ev: Any) -> bool:  # type: ignore[override]
+        return self.alert(ev) is not None  # --alerts-only
 
-    def row(self, ev: Any, args: argparse.Namespace) -> tuple[Any, ...] | None:
+    def row(self, ev: Any) -> tuple[Any, ...] | None:
         kind = ev.kind.name
         fam = ev.family
         local = endpoint(fam, ev.saddr, ev.sport)
@@ -138,13 +142,13 @@ class TcpTrack(Tool):
             line = f"ALERT {line}  ({why})"
         return (line,)
 
-    def record(self, ev: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+    def record(self, ev: Any) -> dict[str, Any] | None:
         kind = ev.kind.name
         fam = ev.family
         why = self.alert(ev)
         rec: dict[str, Any] = {
             "event": EVENTS[kind][1], "pid": ev.pid, "uid": ev.uid, "comm": ev.comm,
-            "family": "ipv4" if fam == socket.AF_INET else "ipv6",
+            "family": "ipv4" if fam == AF_INET else "ipv6",
             "origin": "passive" if ev.origin.name == "TT_PASSIVE" else "active",
             "saddr": address(fam, ev.saddr), "sport": ev.sport,
             "daddr": address(fam, ev.daddr), "dport": ev.dport, "netns": ev.netns,
@@ -160,4 +164,4 @@ class TcpTrack(Tool):
         return rec
 
 
-TOOL = TcpTrack()
+TOOL = TcpTrack

@@ -262,4 +262,7 @@ int exit_accept(struct bpfkit_sys_exit *ctx) { return on_accept(ctx, ctx->ret); 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct bpfkit_sys_exit *ctx) { return on_accept(ctx, ctx->ret); }
 
+/* accept(2) is not in every architecture's syscall table (accept4 is) */
+BPFKIT_HOOKS_OPTIONAL(accept, exit_accept);
+
 char LICENSE[] SEC("license") = "GPL";

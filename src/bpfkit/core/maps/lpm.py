@@ -8,11 +8,10 @@ given as (prefixlen, data)).
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 
-from .maps import Map
-from .types import Codec
+from ..codecs.types import Codec
+from .base import Map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +30,8 @@ class LpmKeyCodec(Codec):
         self.version = {4: 4, 16: 6}.get(self.data_len)
 
     def encode(self, value: Any) -> bytes:
+        import ipaddress  # lazy: every object's start-up would pay for it, few have LPM maps
+
         if isinstance(value, tuple):
             plen, data = value
             data = self._address(data) if isinstance(data, str) else bytes(data)
@@ -49,9 +50,13 @@ class LpmKeyCodec(Codec):
         return _PREFIXLEN.pack(plen) + data
 
     def _address(self, text: str) -> bytes:
+        import ipaddress  # lazy: see encode()
+
         return ipaddress.ip_address(text).packed
 
     def decoder(self) -> Callable[..., Any]:
+        import ipaddress  # lazy: see encode()
+
         n, version = self.data_len, self.version
 
         def dec(buf: Any, off: int = 0) -> Any:
@@ -68,6 +73,6 @@ class LpmTrieMap(Map):
     """Longest-prefix-match map. Keys: "ADDR/LEN" strings (an address alone is
     a full-length prefix, which is how a lookup asks for the longest match)."""
 
-    def _setup(self, *args: Any) -> None:
-        super()._setup(*args)
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.key_codec = LpmKeyCodec(self.key_size)

@@ -1,11 +1,12 @@
-"""Facts about the running kernel and process: privileges, BTF, tracefs."""
+"""Facts about the running kernel and process: privileges, BTF, tracefs,
+bpffs, CPUs. What the kernel can *run* (hooks, map kinds) is features.py's."""
 
 from __future__ import annotations
 
 import os
 
 from . import libbpf
-from .errors import BPFKernelFeatureError, BPFPermissionError
+from .errors import BPFError, BPFKernelFeatureError, BPFPermissionError
 
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 TRACEFS = "/sys/kernel/tracing"
@@ -101,12 +102,6 @@ def ensure_tracefs() -> tuple[str, bool]:
     return TRACEFS, True
 
 
-def tracepoint_exists(category: str, name: str) -> bool:
-    """Whether this kernel has tracepoint ``category/name`` (mounts tracefs if needed)."""
-    path, _ = ensure_tracefs()
-    return os.path.isdir(os.path.join(path, "events", category, name))
-
-
 def ensure_bpffs() -> str:
     if not _is_mounted(BPFFS, "bpf"):
         try:
@@ -117,6 +112,20 @@ def ensure_bpffs() -> str:
     return BPFFS
 
 
-def kprobes_available() -> bool:
-    return os.path.exists("/sys/bus/event_source/devices/kprobe/type") or os.path.exists(
-        os.path.join(tracefs_path() or TRACEFS, "kprobe_events"))
+def possible_cpus() -> int:
+    """CPUs a per-CPU map holds a value for (libbpf's count of possible CPUs)."""
+    n = libbpf.lib.libbpf_num_possible_cpus()
+    if n < 0:
+        raise BPFError(f"cannot count possible CPUs: {libbpf.strerror(-n)}", errno=-n)
+    return n
+
+
+def online_cpus() -> list[int]:
+    """CPU numbers from /sys/devices/system/cpu/online ("0-3,6")."""
+    with open("/sys/devices/system/cpu/online") as f:
+        text = f.read().strip()
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus

@@ -68,6 +68,16 @@ class KprobeOpts(Structure):
     ]
 
 
+class ProgLoadOpts(Structure):  # struct bpf_prog_load_opts (libbpf >= 1.0)
+    _fields_ = [("sz", c_size_t), ("attempts", c_int), ("expected_attach_type", c_uint32),
+                ("prog_btf_fd", c_uint32), ("prog_flags", c_uint32), ("prog_ifindex", c_uint32),
+                ("kern_version", c_uint32), ("attach_btf_id", c_uint32), ("attach_prog_fd", c_uint32),
+                ("attach_btf_obj_fd", c_uint32), ("fd_array", c_void_p),
+                ("func_info", c_void_p), ("func_info_cnt", c_uint32), ("func_info_rec_size", c_uint32),
+                ("line_info", c_void_p), ("line_info_cnt", c_uint32), ("line_info_rec_size", c_uint32),
+                ("log_level", c_uint32), ("log_size", c_uint32), ("log_buf", c_void_p)]
+
+
 class MapBatchOpts(Structure):
     _fields_ = [("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)]
 
@@ -128,6 +138,9 @@ _fn("bpf_map_get_fd_by_id", c_int, c_uint32)
 _fn("bpf_prog_get_fd_by_id", c_int, c_uint32)
 _fn("btf__load_from_kernel_by_id", P, c_uint32)
 _fn("btf__free", None, P)
+_fn("btf__load_vmlinux_btf", P)
+_fn("btf__find_by_name_kind", ctypes.c_int32, P, c_char_p, c_uint32)
+_fn("bpf_prog_load", c_int, c_int, c_char_p, c_char_p, c_void_p, c_size_t, POINTER(ProgLoadOpts))
 _fn("bpf_program__name", c_char_p, P)
 _fn("bpf_program__section_name", c_char_p, P)
 _fn("bpf_program__fd", c_int, P)

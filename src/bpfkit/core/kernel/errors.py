@@ -1,18 +1,29 @@
-"""Typed errors. Each speaks to the user in its first line; details follow."""
+"""Typed errors. Each speaks to the user in its first line; details follow.
+
+Every error that comes from a failed call carries the call's ``errno``
+(``None`` when there was no call), and the classes are the ones a caller
+branches on: permission, not supported by this kernel, map full, a bad name,
+a refused load, a failed attach. Usage errors of the command line are not
+here: they belong to the CLI (bpfkit.argv.UsageError).
+"""
 
 from __future__ import annotations
 
+import errno as E
+
+ENOTSUPP = 524  # the kernel's internal "not supported"; leaks to user space from bpf()
+
 
 class BPFError(Exception):
-    """Base of every error bpfkit raises on purpose."""
+    """Base of every error bpfkit raises on purpose; ``errno`` when a call failed."""
 
-
-class UsageError(Exception):
-    """A bad command-line option or value: the CLI prints it and exits 2."""
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class BPFPermissionError(BPFError):
-    """Not root, or missing CAP_BPF/CAP_PERFMON."""
+    """Not root, missing CAP_BPF/CAP_PERFMON, lockdown, or a mode a file forbids."""
 
 
 class BPFKernelFeatureError(BPFError):
@@ -21,6 +32,10 @@ class BPFKernelFeatureError(BPFError):
 
 class BPFAttachError(BPFError):
     """A program loaded but could not be attached to its hook."""
+
+
+class BPFMapFullError(BPFError):
+    """An update found the map at max_entries (E2BIG)."""
 
 
 class BPFNameError(BPFError, KeyError, AttributeError):
@@ -33,6 +48,15 @@ class BPFNameError(BPFError, KeyError, AttributeError):
 def unknown_name(kind: str, name: str, known: list[str]) -> BPFNameError:
     have = ", ".join(sorted(known)) or "none"
     return BPFNameError(f"no {kind} named {name!r} (this object has: {have})")
+
+
+def error_for(err: int, message: str) -> BPFError:
+    """The error class a caller would branch on for ``err``, carrying it."""
+    if err in (E.EPERM, E.EACCES):
+        return BPFPermissionError(message, errno=err)
+    if err in (E.EOPNOTSUPP, ENOTSUPP, E.ENOSYS):
+        return BPFKernelFeatureError(message, errno=err)
+    return BPFError(message, errno=err)
 
 
 # Common verifier rejections: (pattern in the log, the usual fix). Patterns are
@@ -63,7 +87,7 @@ _HINTS: list[tuple[str, str]] = [
 
 def verifier_hint(log: str) -> str | None:
     """The fix for the first known rejection found, looking at the reason line first."""
-    import re
+    import re  # lazy: only a rejected load pays for re
 
     for text in (last_meaningful_line(log), log):
         for pattern, hint in _HINTS:
@@ -73,13 +97,13 @@ def verifier_hint(log: str) -> str | None:
 
 
 _NOISE = (r"^(processed \d+ insns|verification time|stack depth|max_states|"
-                    r"-- (BEGIN|END) PROG LOAD LOG|\s*$|\d+: \(|; |from \d+ to \d+:|"
-                    r"func#|mark_precise|last_idx|regs=|parent didn't|cur state:|old state:|\.\.\.)")
+          r"-- (BEGIN|END) PROG LOAD LOG|\s*$|\d+: \(|; |from \d+ to \d+:|"
+          r"func#|mark_precise|last_idx|regs=|parent didn't|cur state:|old state:|\.\.\.)")
 
 
 def last_meaningful_line(log: str) -> str:
     """The verifier's own reason, usually the last line that is not statistics."""
-    import re
+    import re  # lazy: only a rejected load pays for re
 
     for line in reversed(log.splitlines()):
         if not re.match(_NOISE, line.strip()):
@@ -88,16 +112,16 @@ def last_meaningful_line(log: str) -> str:
 
 
 class BPFLoadError(BPFError):
-    """The kernel refused to load a program; ``log`` is the full verifier log."""
+    """The kernel refused to load a program. ``log`` is the verifier's log
+    when the verifier ran (then ``reason`` and ``hint`` are set), else empty."""
 
     def __init__(self, message: str, *, program: str | None = None, log: str = "",
-                 errno: int = 0) -> None:
+                 errno: int | None = None) -> None:
+        super().__init__(message, errno=errno)
         self.program = program
         self.log = log
-        self.errno = errno
         self.reason = last_meaningful_line(log) if log else ""
         self.hint = verifier_hint(log) if log else None
-        super().__init__(message)
 
     def summary(self) -> str:
         """One line for a CLI: what failed, the verifier's reason, the fix."""
@@ -107,3 +131,10 @@ class BPFLoadError(BPFError):
         if self.hint:
             parts.append(f"fix: {self.hint}")
         return "; ".join(parts)
+
+
+__all__ = [
+    "ENOTSUPP", "BPFAttachError", "BPFError", "BPFKernelFeatureError", "BPFLoadError",
+    "BPFMapFullError", "BPFNameError", "BPFPermissionError", "error_for", "last_meaningful_line",
+    "unknown_name", "verifier_hint",
+]

@@ -1,85 +1,36 @@
-"""Typed access to BPF maps: dict-like, keys and values encoded from BTF."""
+"""A BPF map in the kernel, known by its fd: dict-like, keys and values encoded
+by codecs taken from BTF.
+
+One class whatever the map came from (an object's load, a pin, an id): it is
+made from (fd, info, key codec, value codec). What only makes sense before
+load (max_entries, sizes, pin path, type) lives on maps.spec.MapSpec.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import errno as E
+import os
 
-from . import libbpf
-from .errors import BPFError
-from .types import Codec, IntCodec, RawCodec, StructValue
+from ..codecs.types import IntCodec, RawCodec, StructValue
+from ..kernel import libbpf
+from ..kernel.errors import ENOTSUPP, BPFError, BPFMapFullError, error_for
+from ..kernel.info import map_id
+from ..kernel.pins import pin_fd, unpin
+from ..kernel.system import BPFFS, possible_cpus
+from ..kernel.uapi import ARRAY_TYPES, BPF_ANY, BPF_EXIST, PERCPU_TYPES, MapType
 
 TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
-    from .object import BPFObject
+    from ..codecs.types import Codec
+    from ..kernel.info import MapInfo
 
 lib = libbpf.lib
-ENOTSUPP = 524  # kernel-internal "not supported", leaks to user space from map ops
-
-BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2
-BPF_F_MMAPABLE = 1 << 10
-
-
-class MapType:
-    """BPF_MAP_TYPE_* values; ``MapType.name(n)`` spells one."""
-
-    UNSPEC = 0
-    HASH = 1
-    ARRAY = 2
-    PROG_ARRAY = 3
-    PERF_EVENT_ARRAY = 4
-    PERCPU_HASH = 5
-    PERCPU_ARRAY = 6
-    STACK_TRACE = 7
-    CGROUP_ARRAY = 8
-    LRU_HASH = 9
-    LRU_PERCPU_HASH = 10
-    LPM_TRIE = 11
-    ARRAY_OF_MAPS = 12
-    HASH_OF_MAPS = 13
-    DEVMAP = 14
-    SOCKMAP = 15
-    CPUMAP = 16
-    XSKMAP = 17
-    SOCKHASH = 18
-    CGROUP_STORAGE = 19
-    REUSEPORT_SOCKARRAY = 20
-    PERCPU_CGROUP_STORAGE = 21
-    QUEUE = 22
-    STACK = 23
-    SK_STORAGE = 24
-    DEVMAP_HASH = 25
-    STRUCT_OPS = 26
-    RINGBUF = 27
-    INODE_STORAGE = 28
-    TASK_STORAGE = 29
-    BLOOM_FILTER = 30
-    USER_RINGBUF = 31
-    CGRP_STORAGE = 32
-    ARENA = 33
-
-    @staticmethod
-    def name(value: int) -> str:
-        return _MAP_TYPE_NAMES.get(value, str(value))
-
-
-_MAP_TYPE_NAMES = {v: k for k, v in vars(MapType).items() if k.isupper()}
-
-
-_ARRAYS = {MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
-           MapType.CGROUP_ARRAY, MapType.ARRAY_OF_MAPS}
-_PERCPU = {MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH,
-           MapType.PERCPU_CGROUP_STORAGE}
-
-
-def possible_cpus() -> int:
-    n = lib.libbpf_num_possible_cpus()
-    if n < 0:
-        raise BPFError(f"cannot count possible CPUs: {libbpf.strerror(-n)}")
-    return n
+# Errors after which a batch operation is retried one key at a time.
+_NO_BATCH = (E.EINVAL, ENOTSUPP, E.EOPNOTSUPP, E.ENOSYS, E.EPERM)
 
 
 class PerCpuValues(list):
@@ -98,106 +49,112 @@ class PerCpuValues(list):
         return sum(self)
 
 
+def default_key_codec(info: MapInfo) -> Codec:
+    """The key codec of a map without key BTF: an int index or id, else bytes."""
+    if info.type in ARRAY_TYPES or info.key_size in (4, 8):
+        return IntCodec(info.key_size, False, f"__u{info.key_size * 8}")
+    return RawCodec(info.key_size)
+
+
 class Map:
-    """A BPF map of an object. Dict-like once the object is loaded."""
+    """A live BPF map. Dict-like: ``m[k]``, ``m.get(k)``, ``m[k] = v``,
+    ``del m[k]``, ``k in m``, ``keys()``, ``items()``, ``clear()``.
 
-    def __init__(self, obj: BPFObject, ptr: int) -> None:
-        self._obj, self._ptr = obj, ptr
-        self.name: str = lib.bpf_map__name(ptr).decode()
-        self._batch_ok = True
-        self._describe()
+    ``owns_fd``: close the fd on ``close()`` (maps opened from a pin or an
+    id); an object's maps share the object's fds and close with it.
+    ``resolve``: turns a kernel object id found in a value into a Python
+    object (used by maps whose values are programs or maps).
+    """
 
-    def _describe(self) -> None:
-        ptr = self._ptr
-        self._setup(lib.bpf_map__type(ptr), lib.bpf_map__key_size(ptr), lib.bpf_map__value_size(ptr),
-                    lib.bpf_map__btf_key_type_id(ptr), lib.bpf_map__btf_value_type_id(ptr),
-                    self._obj.types)
-
-    def _setup(self, mtype: int, key_size: int, value_size: int, kid: int, vid: int,
-               types: Any) -> None:
-        self.type: int = mtype
-        self.key_size, self.value_size = key_size, value_size
-        if kid:
-            self.key_codec: Codec = types.codec(kid)
-        elif self.type in _ARRAYS or self.key_size in (4, 8):
-            self.key_codec = IntCodec(self.key_size, False, f"__u{self.key_size * 8}")
-        else:
-            self.key_codec = RawCodec(self.key_size)
-        self.value_codec: Codec = types.codec(vid) if vid else RawCodec(self.value_size)
-        self.percpu = self.type in _PERCPU
+    def __init__(self, fd: int, info: MapInfo, key_codec: Codec, value_codec: Codec, *,
+                 owns_fd: bool = False, pin_path: str | None = None,
+                 resolve: Callable[[int], Any] | None = None) -> None:
+        self._fd = fd
+        self.info = info
+        self.name: str = info.name
+        self.type: int = info.type
+        self.key_size, self.value_size = info.key_size, info.value_size
+        self.key_codec, self.value_codec = key_codec, value_codec
+        self.percpu = self.type in PERCPU_TYPES
         self._ncpu = possible_cpus() if self.percpu else 1
         self._stride = (self.value_size + 7) & ~7 if self.percpu else self.value_size
+        self._owns_fd = owns_fd
+        self._pinned = pin_path
+        self._resolve = resolve
+        self._batch_ok = True
 
     def __repr__(self) -> str:
         return (f"<Map {self.name} {MapType.name(self.type)} "
                 f"key={self.key_codec.name} value={self.value_codec.name}>")
 
-    # -- before load ----------------------------------------------------------
+    # -- what the map is ---------------------------------------------------------------
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            raise BPFError(f"map {self.name!r} is closed")
+        return self._fd
+
     @property
     def max_entries(self) -> int:
-        return lib.bpf_map__max_entries(self._ptr)
+        return self.info.max_entries
 
     @max_entries.setter
     def max_entries(self, n: int) -> None:
-        if self._obj.loaded:
-            raise BPFError(f"map {self.name!r}: max_entries can only change before obj.load()")
-        ret = lib.bpf_map__set_max_entries(self._ptr, n)
-        if ret < 0:
-            raise BPFError(f"map {self.name!r}: cannot set max_entries={n}: {libbpf.strerror(-ret)}")
+        raise BPFError(f"map {self.name!r}: max_entries can only change before obj.load()")
 
-    # -- pinning -----------------------------------------------------------------
+    @property
+    def flags(self) -> int:
+        return self.info.map_flags
+
+    @property
+    def id(self) -> int:
+        if not self.info.id:
+            self.info.id = map_id(self.fd)
+        return self.info.id
+
+    # -- pinning -------------------------------------------------------------------------
     @property
     def pin_path(self) -> str | None:
-        """Where the map is pinned, or will be at load (None: not pinned)."""
-        p = lib.bpf_map__pin_path(self._ptr) if self._ptr else None
-        return p.decode() if p else getattr(self, "_pinned", None)
+        """Where the map is pinned (None: not pinned)."""
+        return self._pinned
 
     @pin_path.setter
     def pin_path(self, path: str | None) -> None:
-        """Before load: reuse the map pinned at ``path`` if there is one (it must
-        match this definition), else create it and pin it there."""
-        if self._obj.loaded:
-            raise BPFError(f"map {self.name!r}: pin_path can only change before obj.load(); "
-                           "use map.pin(path) on a loaded map")
-        from . import system
-
-        if path is not None:
-            system.ensure_bpffs()
-        ret = lib.bpf_map__set_pin_path(self._ptr, path.encode() if path else None)
-        if ret < 0:
-            raise BPFError(f"map {self.name!r}: cannot pin at {path}: {libbpf.strerror(-ret)}")
+        raise BPFError(f"map {self.name!r}: pin_path can only change before obj.load(); "
+                       "use map.pin(path) on a loaded map")
 
     def pin(self, path: str | None = None) -> str:
-        """Pin the loaded map (default /sys/fs/bpf/NAME) so it outlives this
-        process and other processes can open it (bpfkit.load_pinned_map)."""
-        from .kobjects import pin_fd
-        from .system import BPFFS
-
+        """Pin the map (default /sys/fs/bpf/NAME) so it outlives this process
+        and other processes can open it (bpfkit.load_pinned_map)."""
         self._pinned = pin_fd(self.fd, path or f"{BPFFS}/{self.name}", f"map {self.name!r}")
         return self._pinned
 
     def unpin(self) -> bool:
         """Remove the pin (the map lives on while something holds it)."""
-        from .kobjects import unpin
-
-        path = self.pin_path
-        self._pinned = None
-        if self._ptr:
-            lib.bpf_map__set_pin_path(self._ptr, None)
+        path, self._pinned = self._pinned, None
         return unpin(path) if path else False
 
-    @property
-    def flags(self) -> int:
-        return lib.bpf_map__map_flags(self._ptr)
+    # -- lifetime ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the map's fd (an object's maps: only forget it). Idempotent."""
+        if self._fd >= 0 and self._owns_fd:
+            os.close(self._fd)
+        self._fd = -1
 
-    @property
-    def fd(self) -> int:
-        fd = lib.bpf_map__fd(self._ptr)
-        if fd < 0:
-            raise BPFError(f"map {self.name!r} does not exist in the kernel yet: call obj.load() first")
-        return fd
+    def __enter__(self) -> Map:
+        return self
 
-    # -- encoding --------------------------------------------------------------
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if self._owns_fd:
+                self.close()
+        except Exception:
+            pass
+
+    # -- encoding ------------------------------------------------------------------------
     def _key(self, key: Any) -> bytes:
         try:
             return self.key_codec.encode(key)
@@ -229,10 +186,11 @@ class Map:
     def _fail(self, what: str, ret: int) -> BPFError:
         err = -ret
         if err == E.E2BIG:
-            return BPFError(f"map {self.name!r} is full (max_entries={self.max_entries})")
-        return BPFError(f"map {self.name!r}: {what} failed: {libbpf.strerror(err)}")
+            return BPFMapFullError(f"map {self.name!r} is full (max_entries={self.max_entries})",
+                                   errno=err)
+        return error_for(err, f"map {self.name!r}: {what} failed: {libbpf.strerror(err)}")
 
-    # -- dict API --------------------------------------------------------------
+    # -- dict API ------------------------------------------------------------------------
     def lookup(self, key: Any) -> Any:
         """The value for ``key``, or None when there is none."""
         return self.lookup_raw(self._key(key))
@@ -329,7 +287,7 @@ class Map:
                         yield kdec(keys, i * self.key_size), self._decode_value(vals, i * self._value_bytes)
                 return
             except _BatchUnsupported as exc:
-                if not first or -exc.ret not in (E.EINVAL, ENOTSUPP, E.EOPNOTSUPP, E.ENOSYS, E.EPERM):
+                if not first or -exc.ret not in _NO_BATCH:
                     raise self._fail("batch lookup", exc.ret) from None
                 self._batch_ok = False
         for raw in self._raw_keys():
@@ -351,12 +309,7 @@ class Map:
             yield v
 
     def clear(self) -> None:
-        """Remove every entry (hash maps) or zero every slot (arrays)."""
-        if self.type in _ARRAYS:
-            zero = bytes(self._value_bytes)
-            for i in range(self.max_entries):
-                lib.bpf_map_update_elem(self.fd, self._key(i), zero, BPF_ANY)
-            return
+        """Remove every entry."""
         keys = list(self._raw_keys())
         if not keys:
             return
@@ -366,7 +319,7 @@ class Map:
             ret = lib.bpf_map_delete_batch(self.fd, b"".join(keys), ctypes.byref(count), ctypes.byref(opts))
             if ret == 0:
                 return
-            if -ret not in (E.EINVAL, ENOTSUPP, E.EOPNOTSUPP, E.ENOSYS, E.ENOENT):
+            if -ret not in (*_NO_BATCH, E.ENOENT):
                 raise self._fail("batch delete", ret)
         for raw in keys:
             lib.bpf_map_delete_elem(self.fd, raw)
@@ -377,50 +330,4 @@ class _BatchUnsupported(Exception):
         self.ret = ret
 
 
-class ArrayMap(Map):
-    """ARRAY / PERCPU_ARRAY: keys are indexes 0..max_entries-1; len() is cheap."""
-
-    def __len__(self) -> int:
-        return self.max_entries
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.max_entries))
-
-    def keys(self) -> Iterator[int]:
-        return iter(range(self.max_entries))
-
-    def delete(self, key: Any) -> bool:
-        raise BPFError(f"map {self.name!r}: array slots cannot be deleted; set them to zero")
-
-
-class RingBufMap(Map):
-    """A BPF_MAP_TYPE_RINGBUF; read it with ``obj.ring_buffer(name)``."""
-
-    @property
-    def size(self) -> int:
-        return self.max_entries
-
-
-def make_map_class(t: int) -> type[Map]:
-    """The Map subclass for BPF_MAP_TYPE ``t``."""
-    if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
-        return ArrayMap
-    if t == MapType.RINGBUF:
-        return RingBufMap
-    if t in (MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER):
-        from .valuemaps import BloomFilterMap, QueueMap
-
-        return BloomFilterMap if t == MapType.BLOOM_FILTER else QueueMap
-    if t == MapType.LPM_TRIE:
-        from .lpm import LpmTrieMap
-
-        return LpmTrieMap
-    if t in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
-        from .fdmaps import MapOfMaps, ProgArrayMap
-
-        return ProgArrayMap if t == MapType.PROG_ARRAY else MapOfMaps
-    return Map
-
-
-def make_map(obj: BPFObject, ptr: int) -> Map:
-    return make_map_class(lib.bpf_map__type(ptr))(obj, ptr)
+__all__ = ["Map", "PerCpuValues", "default_key_codec"]

@@ -4,15 +4,15 @@ ARRAY_OF_MAPS / HASH_OF_MAPS.
 User space writes an fd into a slot and reads back the object's id; these
 classes take and return Program and Map objects instead:
 ``obj.maps.progs[1] = obj.progs.handle_root``, ``obj.maps.outer[0] = obj.maps.inner``.
+Turning an id back into an object is the job of the ``resolve`` function the
+map was made with (the object's own programs and maps first).
 """
 
 from __future__ import annotations
 
 import struct
 
-from .errors import BPFError
-from .libbpf import lib
-from .maps import Map
+from .base import Map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,21 +22,19 @@ _U32 = struct.Struct("<I")
 
 
 class _FdMap(Map):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self._batch_ok = False  # the kernel refuses batch lookups of fd maps
 
     def _fd_of(self, value: Any) -> int:
-        raise NotImplementedError
-
-    def _by_id(self, oid: int) -> Any:
         raise NotImplementedError
 
     def _value(self, value: Any) -> bytes:
         return _U32.pack(self._fd_of(value))
 
     def _decode_value(self, raw: bytes | memoryview, off: int = 0) -> Any:
-        return self._by_id(_U32.unpack_from(raw, off)[0])
+        oid = _U32.unpack_from(raw, off)[0]
+        return self._resolve(oid) if self._resolve is not None else oid
 
 
 class ProgArrayMap(_FdMap):
@@ -54,15 +52,6 @@ class ProgArrayMap(_FdMap):
             raise TypeError(f"map {self.name!r} holds programs, not {type(value).__name__}")
         return fd
 
-    def _by_id(self, pid: int) -> Any:
-        """This object's Program with that id, else the bare id."""
-        from .kobjects import prog_id
-
-        for p in getattr(self._obj, "progs", ()):
-            if p.loaded and prog_id(p.fd) == pid:
-                return p
-        return pid
-
 
 class MapOfMaps(_FdMap):
     """ARRAY_OF_MAPS / HASH_OF_MAPS: key -> inner map. Reading a slot gives
@@ -75,17 +64,6 @@ class MapOfMaps(_FdMap):
         if not isinstance(value, Map):
             raise TypeError(f"map {self.name!r} holds maps, not {type(value).__name__}")
         return value.fd
-
-    def _by_id(self, mid: int) -> Any:
-        from .kobjects import map_by_id, map_id
-
-        for m in getattr(self._obj, "maps", ()):
-            if m._ptr and lib.bpf_map__fd(m._ptr) >= 0 and map_id(m.fd) == mid:
-                return m
-        try:
-            return map_by_id(mid)
-        except BPFError:
-            return mid
 
 
 __all__ = ["MapOfMaps", "ProgArrayMap"]

@@ -9,16 +9,16 @@ from __future__ import annotations
 import ctypes
 import errno as E
 
-from . import libbpf
-from .errors import BPFError
-from .maps import BPF_ANY, Map
+from ..kernel import libbpf
+from ..kernel.errors import BPFError
+from ..kernel.uapi import BPF_ANY, BPF_EXIST
+from .base import Map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 lib = libbpf.lib
-BPF_EXIST = 2
 
 
 class _ValueMap(Map):

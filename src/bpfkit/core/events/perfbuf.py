@@ -19,21 +19,22 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import platform
 import select
 import struct
 
-from . import libbpf
-from .errors import BPFError
-from .maps import Map
-from .ringbuf import EpollReader, record_decoder
+from ..codecs.records import record_decoder
+from ..kernel import libbpf
+from ..kernel.errors import BPFError, error_for
+from ..kernel.system import online_cpus
+from .epoll import EpollReader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from .types import Codec
+    from ..codecs.types import Codec
+    from ..maps.base import Map
 
 PAGE = mmap.PAGESIZE
 PERF_TYPE_SOFTWARE = 1
@@ -53,28 +54,17 @@ _U32 = struct.Struct("<I")  # a sample's raw size
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def online_cpus() -> list[int]:
-    """CPU numbers from /sys/devices/system/cpu/online ("0-3,6")."""
-    with open("/sys/devices/system/cpu/online") as f:
-        text = f.read().strip()
-    cpus: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
-
 def _perf_event_open(cpu: int, wakeup_bytes: int) -> int:
-    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    nr = _NR_PERF_EVENT_OPEN.get(os.uname().machine)
     if nr is None:
-        raise BPFError(f"perf buffers are not supported on {platform.machine()} by bpfkit")
+        raise BPFError(f"perf buffers are not supported on {os.uname().machine} by bpfkit")
     flags = ATTR_WATERMARK if wakeup_bytes else 0
     attr = struct.pack("<IIQQQQQII", PERF_TYPE_SOFTWARE, 112, PERF_COUNT_SW_BPF_OUTPUT,
                        1, PERF_SAMPLE_RAW, 0, flags, wakeup_bytes or 1, 0).ljust(112, b"\0")
     fd = _libc.syscall(nr, attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
     if fd < 0:
         err = ctypes.get_errno()
-        raise BPFError(f"cannot open the perf event of CPU {cpu}: {libbpf.strerror(err)}")
+        raise error_for(err, f"cannot open the perf event of CPU {cpu}: {libbpf.strerror(err)}")
     return fd
 
 
@@ -126,8 +116,8 @@ class PerfBuffer(EpollReader):
                 ret = libbpf.lib.bpf_map_update_elem(pmap.fd, struct.pack("<I", cpu),
                                                      struct.pack("<I", fd), 0)
                 if ret < 0:
-                    raise BPFError(f"cannot add CPU {cpu}'s buffer to perf map {pmap.name!r}: "
-                                   f"{libbpf.strerror(-ret)}")
+                    raise error_for(-ret, f"cannot add CPU {cpu}'s buffer to perf map {pmap.name!r}: "
+                                          f"{libbpf.strerror(-ret)}")
                 self._ep.register(fd, select.EPOLLIN)
         except BaseException:
             self.close()
@@ -140,6 +130,9 @@ class PerfBuffer(EpollReader):
 
     @property
     def dropped(self) -> int:
+        """Samples lost: the kernel's own count when the program keeps one
+        (BPFKIT_RINGBUF), which the LOST records the reader has seen so far
+        may lag; else what those records say."""
         kernel = self._dropped() if self._dropped else 0
         return max(kernel, self.lost)
 
@@ -188,4 +181,4 @@ class PerfBuffer(EpollReader):
 
 
 
-__all__ = ["PerfBuffer", "online_cpus"]
+__all__ = ["PerfBuffer"]

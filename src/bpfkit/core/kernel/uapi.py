@@ -1,0 +1,118 @@
+"""Numbers of the kernel's BPF user API (include/uapi/linux/bpf.h) that bpfkit
+speaks: map and program types, attach types, flags.
+
+Plain ints in plain classes: an IntEnum costs milliseconds of import.
+"""
+
+from __future__ import annotations
+
+BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2
+BPF_F_MMAPABLE = 1 << 10
+
+
+class MapType:
+    """BPF_MAP_TYPE_* values; ``MapType.name(n)`` spells one."""
+
+    UNSPEC = 0
+    HASH = 1
+    ARRAY = 2
+    PROG_ARRAY = 3
+    PERF_EVENT_ARRAY = 4
+    PERCPU_HASH = 5
+    PERCPU_ARRAY = 6
+    STACK_TRACE = 7
+    CGROUP_ARRAY = 8
+    LRU_HASH = 9
+    LRU_PERCPU_HASH = 10
+    LPM_TRIE = 11
+    ARRAY_OF_MAPS = 12
+    HASH_OF_MAPS = 13
+    DEVMAP = 14
+    SOCKMAP = 15
+    CPUMAP = 16
+    XSKMAP = 17
+    SOCKHASH = 18
+    CGROUP_STORAGE = 19
+    REUSEPORT_SOCKARRAY = 20
+    PERCPU_CGROUP_STORAGE = 21
+    QUEUE = 22
+    STACK = 23
+    SK_STORAGE = 24
+    DEVMAP_HASH = 25
+    STRUCT_OPS = 26
+    RINGBUF = 27
+    INODE_STORAGE = 28
+    TASK_STORAGE = 29
+    BLOOM_FILTER = 30
+    USER_RINGBUF = 31
+    CGRP_STORAGE = 32
+    ARENA = 33
+
+    @staticmethod
+    def name(value: int) -> str:
+        return _MAP_TYPE_NAMES.get(value, str(value))
+
+
+_MAP_TYPE_NAMES = {v: k for k, v in vars(MapType).items() if k.isupper()}
+
+# Arrays: every key in 0..max_entries-1 exists; per-CPU maps hold a value per possible CPU.
+ARRAY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+                         MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.ARRAY_OF_MAPS})
+PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH,
+                          MapType.PERCPU_CGROUP_STORAGE})
+
+
+class ProgType:
+    """BPF_PROG_TYPE_* values bpfkit names."""
+
+    UNSPEC = 0
+    SOCKET_FILTER = 1
+    KPROBE = 2
+    SCHED_CLS = 3
+    SCHED_ACT = 4
+    TRACEPOINT = 5
+    XDP = 6
+    PERF_EVENT = 7
+    CGROUP_SKB = 8
+    CGROUP_SOCK = 9
+    LWT_IN = 10
+    LWT_OUT = 11
+    LWT_XMIT = 12
+    SOCK_OPS = 13
+    SK_SKB = 14
+    CGROUP_DEVICE = 15
+    SK_MSG = 16
+    RAW_TRACEPOINT = 17
+    CGROUP_SOCK_ADDR = 18
+    LWT_SEG6LOCAL = 19
+    LIRC_MODE2 = 20
+    SK_REUSEPORT = 21
+    FLOW_DISSECTOR = 22
+    CGROUP_SYSCTL = 23
+    RAW_TRACEPOINT_WRITABLE = 24
+    CGROUP_SOCKOPT = 25
+    TRACING = 26
+    STRUCT_OPS = 27
+    EXT = 28
+    LSM = 29
+    SK_LOOKUP = 30
+    SYSCALL = 31
+    NETFILTER = 32
+
+
+class AttachType:
+    """BPF_* attach types (enum bpf_attach_type) bpfkit names."""
+
+    CGROUP_INET_INGRESS = 0
+    CGROUP_INET_EGRESS = 1
+    CGROUP_INET_SOCK_CREATE = 2
+    TRACE_RAW_TP = 23
+    TRACE_FENTRY = 24
+    TRACE_FEXIT = 25
+    MODIFY_RETURN = 26
+    LSM_MAC = 27
+    TRACE_ITER = 28
+
+
+__all__ = ["ARRAY_TYPES", "BPF_ANY", "BPF_EXIST", "BPF_F_MMAPABLE", "BPF_NOEXIST", "PERCPU_TYPES",
+           "AttachType", "MapType", "ProgType"]

@@ -1,0 +1,108 @@
+"""The monitor runner, shared by every tool and by `bpfkit run`:
+
+    check the options (UsageError: exit 2, before anything is opened)
+    -> start each monitor (open, configure, load, attach, open its readers)
+    -> open the output, print the header, READY=1
+    -> the loop (loop.py) until a signal or the deadline -> counts on stderr.
+
+tool.py says what a monitor declares, monitor.py runs one, loop.py runs them all.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..argv import UsageError, interval, ring_kilobytes, seconds
+from ..core.events.ringbuf import check_ring_size
+from ..core.kernel.errors import BPFError
+from ..output import Output
+from .clock import Clock
+from .loop import Loop, Signals, notify_ready, started
+from .monitor import Monitor, Settings
+from .tool import Tool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+DEFAULT_RING_KB = 4096  # ~50k opens of slack; 16 MiB costs 8 ms more to allocate at start
+
+
+def add_runner_arguments(p: argparse.ArgumentParser, *,
+                         ring_default: int | None = DEFAULT_RING_KB) -> None:
+    g = p.add_argument_group("output and run control")
+    g.add_argument("--json", action="store_true", help="one JSON object per line")
+    g.add_argument("--output", metavar="FILE", help="append to FILE (reopened on SIGHUP, for logrotate)")
+    g.add_argument("--duration", type=seconds, metavar="SECONDS",
+                   help="stop after this long (0: as soon as started)")
+    ring_help = (f"ring buffer size, a power of two (default {ring_default})" if ring_default
+                 else "resize the object's ring buffers to this, a power of two")
+    g.add_argument("--ring-buffer-kb", type=ring_kilobytes, default=ring_default, metavar="KB",
+                   help=ring_help)
+    g.add_argument("--interval", type=interval, default=0.1, metavar="SECONDS",
+                   help="longest time an event waits before it is printed (default 0.1)")
+    g.add_argument("--perf-buffer", action="store_true",
+                   help="send events through per-CPU perf buffers, as kernels before 5.8 need "
+                        "(chosen by itself there)")
+    g.add_argument("--verbose", "-v", action="store_true", help="say which hooks were attached")
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    """The runner's options, checked."""
+    ring_bytes = None
+    if args.ring_buffer_kb is not None:
+        ring_bytes = args.ring_buffer_kb * 1024
+        try:
+            check_ring_size(ring_bytes)
+        except BPFError as exc:
+            raise UsageError(f"--ring-buffer-kb: {exc}") from None
+    return Settings(ring_bytes=ring_bytes, interval=args.interval, perf_buffer=args.perf_buffer,
+                    verbose=args.verbose)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
+    """Run one tool until a signal or --duration; the exit status."""
+    st = settings(args)
+    tool = tool_cls(args, Clock())
+    signals = Signals()
+    monitor = Monitor(tool, st)
+    out: Output | None = None
+    try:
+        monitor.start()
+        out = Output(args.output)
+        sink = monitor.open_output(out, json=args.json)
+        if st.verbose:
+            for line in monitor.describe():
+                _say(line)
+        if tool.banner:
+            _say(tool.banner)
+        sink.write_header()
+        notify_ready()
+        started()
+
+        def on_drops(m: Monitor, ring: str, transport: str, new: int, total: int) -> None:
+            _say(f"bpfkit {m.name}: {new} events dropped ({transport} full; {total} in all): "
+                 "raise --ring-buffer-kb")
+            if args.json:
+                sink_json = sink  # JsonSink: the lost record goes with the events
+                sink_json.write_records([{"ts": tool.clock.now_iso(), "tool": m.name, "event": "lost",
+                                          "ring": ring, "dropped": new, "dropped_total": total}])
+
+        Loop([monitor], signals, interval=st.interval, duration=args.duration, reopen=out.reopen,
+             on_drops=on_drops).run()
+        for line in [*monitor.counts(), *tool.summary()]:
+            _say(line)
+    finally:
+        monitor.close()
+        if out is not None:
+            out.close()
+        signals.close()
+    return 0
+
+
+__all__ = ["DEFAULT_RING_KB", "Clock", "Monitor", "Settings", "Tool", "add_runner_arguments", "run",
+           "settings"]

@@ -1,0 +1,187 @@
+"""One tool, running: its object in the kernel, its event readers, and the
+function that writes a batch of its events (text rows or JSON records, chosen
+once, never per batch)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+from operator import attrgetter
+
+from ..core.kernel.errors import BPFError
+from ..core.object import BPFObject
+from ..output import JsonSink, TextSink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ..output import Output
+    from .tool import Tool
+
+MAX_WAKEUP_BYTES = 256 * 1024
+
+
+class Settings:
+    """How a monitor runs, from the runner's options (already checked)."""
+
+    __slots__ = ("interval", "perf_buffer", "ring_bytes", "verbose")
+
+    def __init__(self, *, ring_bytes: int | None = None, interval: float = 0.1,
+                 perf_buffer: bool = False, verbose: bool = False) -> None:
+        self.ring_bytes, self.interval = ring_bytes, interval
+        self.perf_buffer, self.verbose = perf_buffer, verbose
+
+
+class Monitor:
+    """``start()`` opens, configures, loads and attaches the tool's object and
+    opens its readers; ``pump()`` moves what arrived to the output."""
+
+    def __init__(self, tool: Tool, settings: Settings) -> None:
+        self.tool, self.settings = tool, settings
+        self.name = tool.name
+        self.obj: BPFObject | None = None
+        self.readers: list[Any] = []
+        self.links: list[Any] = []
+        self._write: Callable[[list[Any], str], None] | None = None
+        self._ts: dict[str, Callable[[Any], int] | None] = {}
+        self.reported: dict[str, int] = {}  # ring -> drops already reported
+
+    # -- start ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        tool, st = self.tool, self.settings
+        obj = self.obj = BPFObject.open(tool.object_path())
+        rings = self.rings = tool.rings(obj)
+        if st.ring_bytes is not None:
+            for ring in rings:
+                obj.maps[ring].max_entries = st.ring_bytes
+            if "bpfkit_wakeup_bytes" in obj.rodata.names():
+                obj.rodata.bpfkit_wakeup_bytes = min(st.ring_bytes // 8, MAX_WAKEUP_BYTES)
+        tool.declare(obj)
+        if st.perf_buffer:
+            obj.use_perf_buffer()
+        tool.configure(obj)
+        obj.load()
+        tool.loaded(obj)
+        self.links = obj.attach()
+        tool.attached(obj, self.links)
+        budget = st.ring_bytes or 4 << 20
+        # Perf buffers are per CPU: share the ring budget among them.
+        pages = max(1, budget // mmap.PAGESIZE // max(1, os.cpu_count() or 1))
+        pages = 1 << (pages.bit_length() - 1)
+        for ring in rings:
+            event = tool.event_type(ring)
+            self._ts[ring] = self._timestamp(ring, obj.event_codec(ring, event))
+            self.readers.append(obj.ring_buffer(
+                ring, event, interval=st.interval, perf_pages=pages,
+                wakeup_bytes=min(pages * mmap.PAGESIZE // 8, MAX_WAKEUP_BYTES)))
+            self.reported[ring] = 0
+
+    def _timestamp(self, ring: str, codec: Any) -> Callable[[Any], int] | None:
+        """The event's time stamp getter, checked against the event type now
+        rather than failing on the first event."""
+        field = self.tool.ts_field
+        if field and field in getattr(codec, "fields", ()):
+            return attrgetter(field)
+        if field and self.tool.ts_required:
+            raise BPFError(f"{self.name}: the events of ring {ring!r} have no field "
+                           f"{field!r} for their time stamp")
+        return None
+
+    def describe(self) -> list[str]:
+        """What --verbose says: hooks kept, transports, links."""
+        obj = self.obj
+        assert obj is not None
+        out = [f"{self.name}: {group}: {choice}" for group, choice in obj.chosen_hooks.items()]
+        out += [f"{self.name}: {link.program.name} attached as {link.program.kind} {link.target}"
+                for link in self.links]
+        return out
+
+    # -- output ------------------------------------------------------------------------------------
+    def open_output(self, out: Output, *, json: bool) -> Any:
+        """Choose how batches are written; returns the sink (for its header)."""
+        tool = self.tool
+        if not json:
+            sink: Any = TextSink(out, tool.columns())
+            row = tool.row
+            write_rows = sink.write_rows
+
+            def write_text(batch: list[Any], ring: str) -> None:
+                write_rows(filter(None, map(row, batch)))
+
+            self._write = write_text
+            return sink
+        sink = JsonSink(out)
+        record, name, clock, stamps = tool.record, tool.name, tool.clock, self._ts
+        iso = clock.iso
+        with_ring = tool.ring_field
+        write_records = sink.write_records
+
+        def write_json(batch: list[Any], ring: str) -> None:
+            recs = []
+            ts = stamps[ring]
+            now = None if ts else clock.now_iso()
+            for ev in batch:
+                r = record(ev)
+                if r is not None:
+                    head = {"ts": iso(ts(ev)) if ts else now, "tool": name}
+                    if with_ring:
+                        head["ring"] = ring
+                    recs.append({**head, **r})
+            write_records(recs)
+
+        self._write = write_json
+        return sink
+
+    # -- running ------------------------------------------------------------------------------------
+    def fds(self) -> list[int]:
+        return [r.fileno() for r in self.readers]
+
+    def pump(self) -> int:
+        """Read every reader and write what it had; the number of events read."""
+        keep, write = self.tool.keep, self._write
+        n = 0
+        for reader in self.readers:
+            batch = reader.read_available()
+            if not batch:
+                continue
+            n += len(batch)
+            if keep is not None:
+                batch = [ev for ev in batch if keep(ev)]
+            if batch and write is not None:
+                write(batch, reader.name)
+        return n
+
+    def new_drops(self) -> list[tuple[str, str, int, int]]:
+        """(ring, transport, new, total) for every reader whose kernel drop count grew."""
+        out = []
+        for reader in self.readers:
+            total = reader.dropped
+            if total is not None and total > self.reported[reader.name]:
+                transport = "perf buffer" if hasattr(reader, "lost_per_cpu") else "ring buffer"
+                out.append((reader.name, transport, total - self.reported[reader.name], total))
+                self.reported[reader.name] = total
+        return out
+
+    def counts(self) -> list[str]:
+        """'events: N, dropped: M' per reader (dropped: unknown when not counted)."""
+        lines = []
+        for r in self.readers:
+            dropped = "unknown" if r.dropped is None else r.dropped
+            prefix = f"{r.name}: " if len(self.readers) > 1 else ""
+            lines.append(f"{prefix}events: {r.events}, dropped: {dropped}")
+        return lines
+
+    def close(self) -> None:
+        if self.obj is not None:
+            self.obj.close()
+            self.obj = None
+
+
+def print_err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+__all__ = ["Monitor", "Settings", "print_err"]
