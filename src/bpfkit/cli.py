@@ -86,7 +86,7 @@ def _setup_tool(tool: type[Tool]) -> Callable[[argparse.ArgumentParser], None]:
         from .runner import add_runner_arguments, run  # lazy: only a monitor's run needs it
 
         tool.add_arguments(p)
-        add_runner_arguments(p)
+        add_runner_arguments(p, interval_default=tool.interval_default, interval_help=tool.interval_help)
         p.set_defaults(func=lambda args: run(tool, args))
 
     return setup

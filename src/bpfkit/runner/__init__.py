@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     import argparse
 
 DEFAULT_RING_KB = 4096  # ~50k opens of slack; 16 MiB costs 8 ms more to allocate at start
+POLL_INTERVAL = 0.1  # the longest an event waits when the tool does not say otherwise
 
 
-def add_runner_arguments(p: argparse.ArgumentParser, *,
-                         ring_default: int | None = DEFAULT_RING_KB) -> None:
+def add_runner_arguments(p: argparse.ArgumentParser, *, ring_default: int | None = DEFAULT_RING_KB,
+                         interval_default: float | None = 0.1,
+                         interval_help: str = Tool.interval_help) -> None:
     g = p.add_argument_group("output and run control")
     g.add_argument("--json", action="store_true", help="one JSON object per line")
     g.add_argument("--output", metavar="FILE", help="append to FILE (reopened on SIGHUP, for logrotate)")
@@ -39,8 +41,8 @@ def add_runner_arguments(p: argparse.ArgumentParser, *,
                  else "resize the object's ring buffers to this, a power of two")
     g.add_argument("--ring-buffer-kb", type=ring_kilobytes, default=ring_default, metavar="KB",
                    help=ring_help)
-    g.add_argument("--interval", type=interval, default=0.1, metavar="SECONDS",
-                   help="longest time an event waits before it is printed (default 0.1)")
+    g.add_argument("--interval", type=interval, default=interval_default, metavar="SECONDS",
+                   help=interval_help)
     g.add_argument("--perf-buffer", action="store_true",
                    help="send events through per-CPU perf buffers, as kernels before 5.8 need "
                         "(chosen by itself there)")
@@ -56,7 +58,8 @@ def settings(args: argparse.Namespace) -> Settings:
             check_ring_size(ring_bytes)
         except BPFError as exc:
             raise UsageError(f"--ring-buffer-kb: {exc}") from None
-    return Settings(ring_bytes=ring_bytes, interval=args.interval, perf_buffer=args.perf_buffer,
+    poll = args.interval if args.interval is not None else POLL_INTERVAL
+    return Settings(ring_bytes=ring_bytes, interval=poll, perf_buffer=args.perf_buffer,
                     verbose=args.verbose)
 
 
@@ -68,6 +71,8 @@ def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
     """Run one tool until a signal or --duration; the exit status."""
     st = settings(args)
     tool = tool_cls(args, Clock())
+    if tool.report_every is not None:  # --interval is its report period: still look at rings often
+        st.interval = min(st.interval, POLL_INTERVAL)
     signals = Signals()
     monitor = Monitor(tool, st)
     out: Output | None = None

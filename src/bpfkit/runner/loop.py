@@ -112,6 +112,9 @@ class Loop:
                 last_pass = sig.stop or (deadline is not None and now >= deadline)
                 if not last_pass:
                     wait = interval if deadline is None else min(interval, deadline - now)
+                    for m in self.monitors:  # a periodic report due sooner
+                        if m.next_report is not None:
+                            wait = min(wait, m.next_report - now)
                     try:
                         self._ep.poll(max(wait, 0.0))
                     except InterruptedError:  # pragma: no cover - PEP 475 retries
@@ -120,8 +123,10 @@ class Loop:
                 if sig.reopen:
                     sig.reopen = False
                     self._reopen()
+                now = time.monotonic()
                 for m in self.monitors:
                     m.pump()
+                    m.tick(now, final=last_pass)
                 if last_pass or time.monotonic() - last_report >= DROP_REPORT_EVERY:
                     for m in self.monitors:
                         for ring, transport, new, total in m.new_drops():

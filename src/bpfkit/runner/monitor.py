@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import mmap
 import os
-import sys
+import time
 from operator import attrgetter
 
 from ..core.kernel.errors import BPFError
@@ -47,6 +47,8 @@ class Monitor:
         self.links: list[Any] = []
         self._write: Callable[[list[Any], str], None] | None = None
         self._ts: dict[str, Callable[[Any], int] | None] = {}
+        self._write_report: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
+        self.next_report: float | None = None  # monotonic time of the next periodic report
         self.reported: dict[str, int] = {}  # ring -> drops already reported
 
     # -- start ----------------------------------------------------------------------------------
@@ -103,6 +105,8 @@ class Monitor:
     def open_output(self, out: Output, *, json: bool) -> Any:
         """Choose how batches are written; returns the sink (for its header)."""
         tool = self.tool
+        if tool.report_every is not None:
+            self.next_report = time.monotonic() + tool.report_every
         if not json:
             sink: Any = TextSink(out, tool.columns())
             row = tool.row
@@ -111,7 +115,10 @@ class Monitor:
             def write_text(batch: list[Any], ring: str) -> None:
                 write_rows(filter(None, map(row, batch)))
 
-            self._write = write_text
+            def write_text_report(items: list[tuple[str, dict[str, Any]]]) -> None:
+                out.write("".join(text if text.endswith("\n") else text + "\n" for text, _ in items))
+
+            self._write, self._write_report = write_text, write_text_report
             return sink
         sink = JsonSink(out)
         record, name, clock, stamps = tool.record, tool.name, tool.clock, self._ts
@@ -132,7 +139,11 @@ class Monitor:
                     recs.append({**head, **r})
             write_records(recs)
 
-        self._write = write_json
+        def write_json_report(items: list[tuple[str, dict[str, Any]]]) -> None:
+            head = {"ts": clock.now_iso(), "tool": name}
+            write_records({**head, **rec} for _, rec in items)
+
+        self._write, self._write_report = write_json, write_json_report
         return sink
 
     # -- running ------------------------------------------------------------------------------------
@@ -153,6 +164,18 @@ class Monitor:
             if batch and write is not None:
                 write(batch, reader.name)
         return n
+
+    def tick(self, now: float, *, final: bool = False) -> None:
+        """Write the tool's periodic report when it is due (and at the end)."""
+        every = self.tool.report_every
+        if every is None or self._write_report is None:
+            return
+        if final or (self.next_report is not None and now >= self.next_report):
+            items = self.tool.report(final)
+            if items:
+                self._write_report(items)
+            while self.next_report is not None and self.next_report <= now:
+                self.next_report += every
 
     def new_drops(self) -> list[tuple[str, str, int, int]]:
         """(ring, transport, new, total) for every reader whose kernel drop count grew."""
@@ -180,8 +203,4 @@ class Monitor:
             self.obj = None
 
 
-def print_err(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-__all__ = ["Monitor", "Settings", "print_err"]
+__all__ = ["Monitor", "Settings"]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from ..core.object import BPFObject
     from .clock import Clock
+    from .metrics import Metric
 
 
 class Tool:
@@ -44,6 +45,10 @@ class Tool:
     # Programs this kernel may lack the hook of (open(2) on arm64, a newer
     # syscall): each an optional group of its own, switched off when missing.
     optional_programs: ClassVar[tuple[str, ...]] = ()
+    # The runner's --interval: its default and meaning for this tool (a tool
+    # with periodic reports makes it the report period; None: on exit only).
+    interval_default: ClassVar[float | None] = 0.1
+    interval_help: ClassVar[str] = "longest time an event waits before it is printed (default 0.1)"
 
     @classmethod
     def add_arguments(cls, p: argparse.ArgumentParser) -> None:
@@ -106,6 +111,22 @@ class Tool:
     def summary(self) -> Iterable[str]:
         """Lines printed on stderr when the run ends, after the event counts."""
         return ()
+
+    # -- periodic reports and metrics ------------------------------------------------------------
+    # Seconds between report() calls (set in __init__, e.g. from the tool's own
+    # --interval); None: the tool only reports events.
+    report_every: float | None = None
+
+    def report(self, final: bool) -> list[tuple[str, dict[str, Any]]]:
+        """What to write now (every ``report_every`` seconds, and once more,
+        ``final``, when the run ends): (text block, JSON record) pairs; the
+        runner writes the one the output mode calls for."""
+        return []
+
+    def metrics(self) -> list[Metric]:
+        """The tool's own counters and histograms (runner.metrics), kept up to
+        date as events arrive; the agent exports them. Labels must be bounded."""
+        return []
 
 
 __all__ = ["Tool"]
