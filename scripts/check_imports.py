@@ -131,10 +131,19 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def has_reason(lines: list[str], lineno: int) -> bool:
-    """A comment on the import's line, or a comment line right above it."""
-    here = lines[lineno - 1]
-    above = lines[lineno - 2].strip() if lineno >= 2 else ""
-    return "#" in here or above.startswith("#")
+    """A comment on the import's line, or a comment line heading the block of
+    imports (and blank lines) it stands in."""
+    if "#" in lines[lineno - 1]:
+        return True
+    i = lineno - 2
+    while i >= 0:
+        text = lines[i].strip()
+        if text.startswith("#"):
+            return True
+        if text and not text.startswith(("import ", "from ")):
+            return False
+        i -= 1
+    return False
 
 
 def check(src: Path) -> tuple[list[str], dict[str, set[str]]]:

@@ -15,6 +15,7 @@ have ip || need+=(iproute2)
 have setpriv && have unshare || need+=(util-linux)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 have bpftool || need+=(BPFTOOL)
+have logrotate || need+=(logrotate)       # tests/reliability: rotation under load
 if [ "${1:-}" = "--bench" ]; then
     have bpftrace || need+=(bpftrace)
     [ -x /usr/sbin/opensnoop ] || need+=(libbpf-tools)

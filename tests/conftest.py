@@ -45,3 +45,24 @@ def run_cli(*args: str, check: bool = False, **kw) -> subprocess.CompletedProces
     if check and r.returncode:
         raise AssertionError(f"bpfkit {' '.join(args)} -> {r.returncode}\n{r.stderr}")
     return r
+
+
+def unescape(text: str) -> bytes:
+    """What the README says a reader does to get the original bytes back."""
+    out, i = bytearray(), 0
+    named = {"n": b"\n", "r": b"\r", "t": b"\t", "\\": b"\\"}
+    while i < len(text):
+        c = text[i]
+        if c != "\\":
+            out += c.encode()
+            i += 1
+        elif text[i + 1] in named:
+            out += named[text[i + 1]]
+            i += 2
+        elif text[i + 1] == "x":
+            out.append(int(text[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out += chr(int(text[i + 2:i + 6], 16)).encode()
+            i += 6
+    return bytes(out)

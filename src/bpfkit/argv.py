@@ -142,7 +142,18 @@ class Parser:
         try:
             return self._fast(list(argv))
         except _Defer:
-            return self.to_argparse().parse_args(argv)
+            return self._checked(self.to_argparse().parse_args(argv))
+
+    def _checked(self, ns: Any) -> Any:
+        """argparse (3.11) turns `--opt=--` into an empty list for a one-value
+        option, past its type check: refuse that like any missing value."""
+        for _, names, kw in self._records:
+            if names[0].startswith("-") and kw.get("action", "store") == "store" and "nargs" not in kw:
+                dest = kw.get("dest") or _dest(names)
+                if isinstance(getattr(ns, dest, None), list):
+                    raise UsageError(f"argument {'/'.join(names)}: expected one value "
+                                     f"(see {self.prog} --help)", prog=self.prog)
+        return ns
 
     def to_argparse(self) -> argparse.ArgumentParser:
         p = parser_class()(prog=self.prog, description=self.description)

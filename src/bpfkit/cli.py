@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 # -- built-in subcommands: (help, set-up of its parser) ------------------------------
 def _setup_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="+", metavar="FILE.bpf.c")
-    p.add_argument("-o", "--output", metavar="OUT", help="object path (default: FILE.bpf.o)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="object path (default: FILE.bpf.o); with several sources, they are "
+                        "compiled and linked into OUT (bpftool gen object)")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
+                   help="more include directories")
+    p.add_argument("-D", dest="define", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="preprocessor definitions")
+    p.add_argument("--cflags", default="", metavar="FLAGS",
+                   help='more clang flags, e.g. --cflags="-mcpu=v3" (clang 14 needs it for some '
+                        "programs to pass older verifiers); the compiler: $CLANG, else the newest clang-N")
     p.add_argument("--force", action="store_true", help="compile even when up to date")
     p.add_argument("--min-btf", nargs="?", const="", metavar="OUT.btf",
                    help="also write the minimal kernel BTF the object needs, for kernels "
@@ -43,18 +52,36 @@ def _setup_build(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from .core.build import build  # lazy: only `bpfkit build` needs the builder
+    # lazy: only `bpfkit build` needs the builder (and shlex imports re)
+    import shlex
+    import tempfile
+    from pathlib import Path
 
-    if (args.output or args.min_btf) and len(args.sources) > 1:
-        raise UsageError("-o and --min-btf PATH take one source file")
-    for src in args.sources:
-        out, compiled = build(src, args.output, force=args.force, verbose=args.verbose)
-        if args.verbose or compiled:
-            print(f"{'built' if compiled else 'up to date'}: {out}", file=sys.stderr)
-        if args.min_btf is not None:
-            from .core.build import min_core_btf  # lazy: as above
-            from .core.kernel.system import VMLINUX_BTF  # lazy: as above
+    from .core.build import build, link, min_core_btf
+    from .core.kernel.system import VMLINUX_BTF
 
+    if args.min_btf and len(args.sources) > 1 and not args.output:
+        raise UsageError("--min-btf PATH takes one object: give -o to link the sources into one")
+    try:
+        cflags = shlex.split(args.cflags)
+    except ValueError as exc:
+        raise UsageError(f"--cflags: {exc}") from None
+    opts = {"include_dirs": [Path(d) for d in args.include], "defines": args.define, "cflags": cflags,
+            "force": args.force, "verbose": args.verbose}
+    outs: list[Path] = []
+    if args.output and len(args.sources) > 1:
+        with tempfile.TemporaryDirectory(prefix="bpfkit-build-") as tmp:
+            parts = [build(src, Path(tmp) / f"{i}.bpf.o", **opts)[0] for i, src in enumerate(args.sources)]
+            outs.append(link(parts, args.output))
+        print(f"built: {outs[0]} (linked from {len(parts)} objects)", file=sys.stderr)
+    else:
+        for src in args.sources:
+            out, compiled = build(src, args.output, **opts)
+            outs.append(out)
+            if args.verbose or compiled:
+                print(f"{'built' if compiled else 'up to date'}: {out}", file=sys.stderr)
+    if args.min_btf is not None:
+        for out in outs:
             btf = min_core_btf(out, args.min_btf or None, vmlinux_btf=args.vmlinux_btf or VMLINUX_BTF)
             print(f"minimal BTF: {btf} ({os.path.getsize(btf)} bytes)", file=sys.stderr)
     return 0
@@ -142,9 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # BTF types); collections that walk them cost milliseconds and free
     # nothing. The runner freezes them and turns collection back on.
     gc.disable()
-    # SIGTERM stops like Ctrl+C; SIGPIPE (| head) ends quietly.
+    # SIGTERM stops like Ctrl+C; SIGPIPE (| head) ends quietly; SIGHUP is
+    # logrotate's "reopen": a monitor installs its handler before it starts,
+    # and until then (imports, parsing) a HUP must not kill it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     verbose = False
     argv = sys.argv[1:] if argv is None else list(argv)
     prog = f"bpfkit {argv[0]}" if argv and not argv[0].startswith("-") else "bpfkit"

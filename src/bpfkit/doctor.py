@@ -33,10 +33,12 @@ def run(args: argparse.Namespace) -> int:
         _line("btf", f"no ({btf} missing: CO-RE programs cannot load; need CONFIG_DEBUG_INFO_BTF=y)")
     mode = system.lockdown_mode()
     _line("lockdown", mode if mode else "not active (no lockdown LSM)")
+    tracefs_error = None
     try:
         path, mounted = system.ensure_tracefs()
         _line("tracefs", f"{path}" + (" (was missing: mounted it now)" if mounted else ""))
     except BPFError as exc:
+        tracefs_error = str(exc)
         _line("tracefs", f"no: {exc}")
     _line("ringbuf", "yes" if features.ringbuf_supported() else "no: events go through perf buffers")
     _line("bpf lsm", "active" if features.bpf_lsm_active() else "not active")
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if probe.ok:
             note = f" (but hook fallbacks would skip it: {probe.predicted})" if probe.predicted else ""
             _line(probe.kind, "yes" + note)
+        elif tracefs_error and probe.detail == tracefs_error:
+            _line(probe.kind, "no: needs tracefs (see above)")
         else:
             _line(probe.kind, f"no: {probe.detail or 'not available'}")
     return 0

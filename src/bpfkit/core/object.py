@@ -126,7 +126,7 @@ class BPFObject:
         if name:
             opts.object_name = name.encode()
         if btf_custom_path:
-            opts.btf_custom_path = str(btf_custom_path).encode()
+            opts.btf_custom_path = os.fsencode(btf_custom_path)
         keep = None
         with libbpf.captured_log() as log:
             if isinstance(source, (bytes, bytearray, memoryview)):
@@ -138,7 +138,7 @@ class BPFObject:
                 if not os.path.isfile(path):
                     raise BPFError(f"cannot open {path}: no such file (build it with `bpfkit build`)",
                                    errno=E.ENOENT)
-                ptr = lib.bpf_object__open_file(path.encode(), ctypes.byref(opts))
+                ptr = lib.bpf_object__open_file(os.fsencode(path), ctypes.byref(opts))
                 label = name or os.path.basename(path).removesuffix(".o").removesuffix(".bpf")
             err = ctypes.get_errno()
         if not ptr:

@@ -220,7 +220,7 @@ class Program:
                                  symbol.encode() if symbol else None)
         target = f"{binary}:{symbol or hex(offset)}"
         return self._attach(lib.bpf_program__attach_uprobe_opts, target, pid,
-                            binary.encode(), offset, ctypes.byref(opts))
+                            os.fsencode(binary), offset, ctypes.byref(opts))
 
     def detach(self) -> None:
         for link in self.links:

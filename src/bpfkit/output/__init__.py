@@ -1,6 +1,7 @@
 """Sinks: aligned text and JSON lines. They know nothing about any tool."""
 
-from .escape import escape
+from .escape import escape, fit
+from .files import OutputError, open_output
 from .sinks import JsonSink, Output, TextSink
 
-__all__ = ["JsonSink", "Output", "TextSink", "escape"]
+__all__ = ["JsonSink", "Output", "OutputError", "TextSink", "escape", "fit", "open_output"]

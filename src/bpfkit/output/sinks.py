@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ..core.kernel.errors import BPFError
+from .files import open_output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,45 +17,125 @@ if TYPE_CHECKING:
 
 
 class Output:
-    """A line-oriented destination: stdout, or FILE opened for append.
+    """A line-oriented destination: stdout, or FILE opened for append (see
+    files.py for how it is opened safely).
 
     Writes go straight to the file descriptor, one write per batch, looping
     on short writes: a TextIOWrapper over an unbuffered stream (python -u,
     PYTHONUNBUFFERED) drops the rest of a write that a signal cut short.
+
+    A write that fails (full disk, quota, I/O error, /dev/full) never stops
+    the monitor: what was written of the batch is cut back to its last whole
+    line (a line is written whole or not at all), the unwritten lines wait in
+    a bounded backlog and go out first once writing works again, lines that
+    do not fit the backlog are counted in ``lost_lines``, and a warning goes
+    to stderr at most every WARN_EVERY seconds.
     """
 
-    def __init__(self, path: str | None = None) -> None:
-        self.path = path
-        self._fd = self._open()
+    BACKLOG_BYTES = 4 << 20
+    WARN_EVERY = 10.0
 
-    def _open(self) -> int:
+    def __init__(self, path: str | None = None, *, group: int | None = None) -> None:
+        self.path, self.group = path, group
+        self.lost_lines = 0  # lines that could not be written, ever
+        self.failed_writes = 0
+        self._backlog: list[bytes] = []
+        self._backlog_size = 0
+        self._failing: str | None = None  # the error while writes fail
+        self._last_warn = 0.0
+        self._fd, self.fresh = self._open()
+
+    def _open(self) -> tuple[int, bool]:
         if self.path is None:
+            if sys.stdout is None:
+                raise BPFError("standard output is closed: give --output FILE")
             sys.stdout.flush()
-            return sys.stdout.fileno()
-        try:
-            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise BPFError(f"cannot open {self.path} for writing: {exc.strerror}") from None
+            try:
+                fd = sys.stdout.fileno()
+                os.fstat(fd)
+            except (OSError, ValueError):
+                raise BPFError("standard output is closed: give --output FILE") from None
+            return fd, True
+        return open_output(self.path, group=self.group)
 
-    def write(self, text: str) -> None:
-        data = memoryview(text.encode("utf-8", "backslashreplace"))
-        while data:
-            n = os.write(self._fd, data)
-            data = data[n:]
+    def write(self, text: str) -> bool:
+        """Write whole lines; False when some could not be written (yet)."""
+        data = text.encode("utf-8", "backslashreplace")
+        if self._backlog:
+            data = b"".join(self._backlog) + data
+            self._backlog.clear()
+            self._backlog_size = 0
+        view, done = memoryview(data), 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            self._failed(data, done, exc)
+            return False
+        if self._failing is not None:
+            self._warn(f"writing to {self._name()} again ({self.lost_lines} lines lost in all)")
+            self._failing = None
+        return True
+
+    def _failed(self, data: bytes, done: int, exc: OSError) -> None:
+        self.failed_writes += 1
+        keep = data.rfind(b"\n", 0, done) + 1  # the whole lines that made it
+        if keep < done:
+            try:  # take the half line back out, where the file allows it
+                os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - (done - keep))
+            except OSError:
+                keep = done  # a pipe or tty: it is out; the rest waits
+        rest = data[keep:]
+        room = self.BACKLOG_BYTES - self._backlog_size
+        if len(rest) <= room:
+            self._backlog.append(rest)
+            self._backlog_size += len(rest)
+        else:
+            cut = rest.rfind(b"\n", 0, room) + 1
+            self._backlog.append(rest[:cut])
+            self._backlog_size += cut
+            self.lost_lines += rest.count(b"\n", cut)
+        first = self._failing is None
+        self._failing = exc.strerror or str(exc)
+        now = time.monotonic()
+        if first or now - self._last_warn >= self.WARN_EVERY:
+            self._warn(f"cannot write to {self._name()}: {self._failing} (still tracing; "
+                       f"{self._backlog_size} bytes waiting, {self.lost_lines} lines lost so far)")
+
+    def _warn(self, message: str) -> None:
+        self._last_warn = time.monotonic()
+        try:
+            print(f"bpfkit: {message}", file=sys.stderr, flush=True)
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr gone too: the counters still tell
+
+    def _name(self) -> str:
+        return self.path or "standard output"
+
+    def pending_lines(self) -> int:
+        return sum(chunk.count(b"\n") for chunk in self._backlog)
 
     def reopen(self) -> None:
         """After logrotate moved the file: continue in a new file at ``path``."""
         if self.path is None:
             return
         try:
-            new = self._open()
+            new, self.fresh = self._open()
         except BPFError as exc:  # keep writing where we were rather than lose events
-            print(f"bpfkit: {exc}; still writing to the old file", file=sys.stderr)
+            self._warn(f"{exc}; still writing to the old file")
             return
         old, self._fd = self._fd, new
         os.close(old)
+        if self._backlog:
+            self.write("")
 
     def close(self) -> None:
+        """Flush what waits (one last try), then close; what still cannot be
+        written counts as lost."""
+        if self._backlog:
+            self.write("")
+            self.lost_lines += self.pending_lines()
+            self._backlog.clear()
         if self.path is not None:
             os.close(self._fd)
 
@@ -80,7 +162,9 @@ class TextSink:
         self.header = " ".join(heads) % tuple(c[0] for c in columns) if columns else None
 
     def write_header(self) -> None:
-        if self.header is not None:
+        """The column header, unless the file already has lines (a restart
+        appending to its log must not repeat it mid-file)."""
+        if self.header is not None and self.out.fresh:
             self.out.write(self.header + "\n")
 
     def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
@@ -95,11 +179,54 @@ def _default(v: Any) -> Any:
     raise TypeError(f"cannot encode {type(v).__name__} as JSON")
 
 
+def _raw(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """A record whose strings carried bytes that are not UTF-8 (decoded with
+    surrogateescape): each such string becomes valid text (U+FFFD for the
+    bad bytes) and gains a FIELD_b64 twin holding its exact bytes."""
+    import base64  # lazy: only names that are not UTF-8 need it
+
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if isinstance(v, str) and not _utf8(v):
+            out[k] = _raw(v).decode("utf-8", "replace")
+            out[f"{k}_b64"] = base64.b64encode(_raw(v)).decode()
+        elif isinstance(v, dict):
+            out[k] = _clean(v)
+        elif isinstance(v, list) and any(isinstance(x, str) and not _utf8(x) for x in v):
+            out[k] = [_raw(x).decode("utf-8", "replace") if isinstance(x, str) else x for x in v]
+            out[f"{k}_b64"] = [base64.b64encode(_raw(x)).decode() if isinstance(x, str) and not _utf8(x)
+                               else None for x in v]
+        elif isinstance(v, list):
+            out[k] = [_clean(x) if isinstance(x, dict) else x for x in v]
+        else:
+            out[k] = v
+    return out
+
+
+def _utf8(s: str) -> bool:
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class JsonSink:
-    """One JSON object per line; ASCII-only, so valid for any bytes traced."""
+    """One JSON object per line; ASCII-only, so valid for any bytes traced.
+
+    A string holding bytes that are not UTF-8 (a file name is any bytes) is
+    written as valid text with U+FFFD in their place, plus a FIELD_b64 field
+    with the exact bytes: nothing ambiguous, nothing lost.
+    """
 
     def __init__(self, out: Output) -> None:
-        import json  # only JSON mode pays for it
+        import json  # lazy: only JSON mode pays for it
 
         self.out = out
         self._dumps = json.JSONEncoder(separators=(",", ":"), default=_default).encode
@@ -109,4 +236,11 @@ class JsonSink:
 
     def write_records(self, records: Iterable[dict[str, Any]]) -> None:
         dumps = self._dumps
-        self.out.write("".join(dumps(r) + "\n" for r in records))
+        recs = list(records)
+        text = "".join(dumps(r) + "\n" for r in recs)
+        # ASCII JSON spells an undecodable byte as \udcXX: one C-level search
+        # per batch finds the rare batch that needs the slow path.
+        if "\\udc" in text:
+            text = "".join(dumps(_clean(r)) + "\n" for r in recs)
+        if text:
+            self.out.write(text)

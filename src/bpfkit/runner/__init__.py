@@ -34,7 +34,10 @@ def add_runner_arguments(p: argparse.ArgumentParser, *, ring_default: int | None
                          interval_help: str = Tool.interval_help) -> None:
     g = p.add_argument_group("output and run control")
     g.add_argument("--json", action="store_true", help="one JSON object per line")
-    g.add_argument("--output", metavar="FILE", help="append to FILE (reopened on SIGHUP, for logrotate)")
+    g.add_argument("--output", metavar="FILE",
+                   help="append to FILE (created 0600; reopened on SIGHUP, for logrotate)")
+    g.add_argument("--output-group", metavar="GROUP",
+                   help="create the --output file 0640, readable by this group")
     g.add_argument("--duration", type=seconds, metavar="SECONDS",
                    help="stop after this long (0: as soon as started)")
     ring_help = (f"ring buffer size, a power of two (default {ring_default})" if ring_default
@@ -64,12 +67,28 @@ def settings(args: argparse.Namespace) -> Settings:
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass  # stderr closed: the exit status and the output still tell
+
+
+def output_group(name: str | None) -> int | None:
+    """The gid of --output-group (a name or a number)."""
+    if name is None:
+        return None
+    import grp  # lazy: only with --output-group
+
+    try:
+        return grp.getgrnam(name).gr_gid if not name.isdigit() else grp.getgrgid(int(name)).gr_gid
+    except (KeyError, ValueError, OverflowError):
+        raise UsageError(f"--output-group: no group {name!r}") from None
 
 
 def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
     """Run one tool until a signal or --duration; the exit status."""
     st = settings(args)
+    group = output_group(getattr(args, "output_group", None))
     tool = tool_cls(args, Clock())
     if tool.report_every is not None:  # --interval is its report period: still look at rings often
         st.interval = min(st.interval, POLL_INTERVAL)
@@ -78,7 +97,7 @@ def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
     out: Output | None = None
     try:
         monitor.start()
-        out = Output(args.output)
+        out = Output(args.output, group=group)
         sink = monitor.open_output(out, json=args.json)
         if st.verbose:
             for line in monitor.describe():
@@ -101,6 +120,11 @@ def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
              on_drops=on_drops).run()
         for line in [*monitor.counts(), *tool.summary()]:
             _say(line)
+        out.close()
+        if out.lost_lines:
+            _say(f"output errors: {out.lost_lines} lines could not be written to "
+                 f"{args.output or 'standard output'}")
+        out = None
     finally:
         monitor.close()
         if out is not None:

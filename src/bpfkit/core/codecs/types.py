@@ -189,7 +189,7 @@ class EnumCodec(IntCodec):
 
 
 def _cstr(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "surrogateescape")
 
 
 class CharArrayCodec(Codec):
@@ -205,7 +205,7 @@ class CharArrayCodec(Codec):
         return f"{_add(ns, _cstr)}({self.raw_expr(k)})"
 
     def pack_into(self, buf: bytearray, off: int, value: Any) -> None:
-        data = value.encode() if isinstance(value, str) else bytes(value)
+        data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
         if len(data) > self.size:
             raise ValueError(f"{len(data)} bytes do not fit in {self.name}")
         buf[off:off + self.size] = data.ljust(self.size, b"\0")
@@ -291,7 +291,7 @@ def _make_class(name: str, fields: list[str], strs: set[int]) -> type[StructValu
     attrs: dict[str, Any] = {"__slots__": (), "_fields": tuple(fields), "_strs": frozenset(strs)}
     for i, f in enumerate(fields):
         if i in strs:
-            attrs[f] = property(lambda s, i=i: s[i].decode("utf-8", "backslashreplace"))
+            attrs[f] = property(lambda s, i=i: s[i].decode("utf-8", "surrogateescape"))
         else:
             attrs[f] = property(itemgetter(i))
     return type(name or "anon", (StructValue,), attrs)

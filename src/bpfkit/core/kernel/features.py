@@ -155,7 +155,11 @@ def tracepoint_exists(category: str, name: str) -> bool:
 
 def _raw_tracepoints() -> frozenset[str] | None:
     def read() -> frozenset[str] | None:
-        path = os.path.join(system.ensure_tracefs()[0], "available_events")
+        # raw_tp and tp_btf need no tracefs: when it is closed to us, do not ask it
+        base = system.tracefs_path()
+        if base is None:
+            return None
+        path = os.path.join(base, "available_events")
         try:
             with open(path) as f:
                 return frozenset(line.rstrip("\n").partition(":")[2] for line in f)

@@ -16,7 +16,7 @@ def pin_fd(fd: int, path: str | os.PathLike[str], what: str) -> str:
     if not path.startswith(system.BPFFS + "/"):
         raise BPFError(f"cannot pin {what} at {path}: pins live under {system.BPFFS}")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    ret = libbpf.lib.bpf_obj_pin(fd, path.encode())
+    ret = libbpf.lib.bpf_obj_pin(fd, os.fsencode(path))
     if ret < 0:
         hint = " (something is already pinned there: unpin it first)" if -ret == E.EEXIST else ""
         raise error_for(-ret, f"cannot pin {what} at {path}: {libbpf.strerror(-ret)}{hint}")
@@ -35,7 +35,7 @@ def unpin(path: str | os.PathLike[str]) -> bool:
 def open_pinned(path: str | os.PathLike[str]) -> int:
     """A new fd of the object pinned at ``path`` (the caller owns it)."""
     path = os.fspath(path)
-    fd = libbpf.lib.bpf_obj_get(path.encode())
+    fd = libbpf.lib.bpf_obj_get(os.fsencode(path))
     if fd < 0:
         if not os.path.exists(path):
             raise BPFError(f"nothing is pinned at {path}", errno=E.ENOENT)

@@ -3,6 +3,7 @@ bpffs, CPUs. What the kernel can *run* (hooks, map kinds) is features.py's."""
 
 from __future__ import annotations
 
+import errno as E
 import os
 
 from . import libbpf
@@ -13,7 +14,10 @@ TRACEFS = "/sys/kernel/tracing"
 DEBUGFS_TRACING = "/sys/kernel/debug/tracing"
 BPFFS = "/sys/fs/bpf"
 
-CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+CAP_DAC_READ_SEARCH, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 2, 21, 38, 39
+# What a process that is not root needs, said once for every message.
+PRIVILEGES = ("root (or CAP_BPF and CAP_PERFMON, plus CAP_DAC_READ_SEARCH for hooks on "
+              "tracepoints, whose ids are read from tracefs)")
 
 
 def effective_caps() -> int:
@@ -33,9 +37,8 @@ def has_bpf_privileges() -> bool:
 
 def require_privileges() -> None:
     if not has_bpf_privileges():
-        raise BPFPermissionError(
-            "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): "
-            "run it with sudo")
+        raise BPFPermissionError(f"loading BPF programs needs {PRIVILEGES}: run it with sudo",
+                                 errno=E.EPERM)
 
 
 def require_btf(custom_path: str | None = None) -> None:
@@ -76,10 +79,22 @@ def _is_mounted(path: str, fstype: str) -> bool:
     return False
 
 
+def _tracefs_at(path: str) -> str:
+    """'ok' (readable), 'denied' (there, not readable by us) or 'missing'."""
+    try:
+        os.stat(os.path.join(path, "events"))
+    except PermissionError:
+        return "denied"
+    except OSError:
+        return "missing"
+    events = os.path.join(path, "events")  # effective ids: capabilities count, as for open()
+    return "ok" if os.access(events, os.R_OK | os.X_OK, effective_ids=True) else "denied"
+
+
 def tracefs_path() -> str | None:
-    """Where tracefs is reachable now, if anywhere (libbpf looks in these two)."""
+    """Where tracefs is readable now, if anywhere (libbpf looks in these two)."""
     for path in (DEBUGFS_TRACING, TRACEFS):
-        if os.path.isdir(os.path.join(path, "events")):
+        if _tracefs_at(path) == "ok":
             return path
     return None
 
@@ -88,17 +103,28 @@ def ensure_tracefs() -> tuple[str, bool]:
     """Mount tracefs at /sys/kernel/tracing when it is missing.
 
     Returns (path, mounted_now). Tracepoint attachment needs it: libbpf reads
-    each tracepoint's id from tracefs.
+    each tracepoint's id from tracefs. A tracefs that is there but closed to
+    this process (mode 0700 for a user with CAP_BPF) is a permission problem,
+    and said as one.
     """
-    found = tracefs_path()
-    if found:
-        return found, False
+    states = {path: _tracefs_at(path) for path in (DEBUGFS_TRACING, TRACEFS)}
+    for path, state in states.items():
+        if state == "ok":
+            return path, False
+    if "denied" in states.values() or _is_mounted(TRACEFS, "tracefs"):
+        raise BPFPermissionError(
+            f"tracefs ({TRACEFS}) is not readable by this process: tracepoint hooks need "
+            f"{PRIVILEGES}", errno=E.EACCES)
     try:
         libbpf.mount("tracefs", TRACEFS, "tracefs")
     except OSError as exc:
+        if exc.errno == E.EPERM:
+            raise BPFPermissionError(
+                f"tracefs is not mounted and mounting it at {TRACEFS} needs root (CAP_SYS_ADMIN): "
+                f"run `mount -t tracefs tracefs {TRACEFS}` as root", errno=exc.errno) from exc
         raise BPFKernelFeatureError(
             f"tracefs is not mounted and mounting it at {TRACEFS} failed "
-            f"({exc.strerror}): run `mount -t tracefs tracefs {TRACEFS}` as root") from exc
+            f"({exc.strerror}): run `mount -t tracefs tracefs {TRACEFS}` as root", errno=exc.errno) from exc
     return TRACEFS, True
 
 

@@ -8,6 +8,8 @@ fd-backed Map. libbpf itself refuses a change once the object is loaded.
 
 from __future__ import annotations
 
+import os
+
 from ..kernel import libbpf, system
 from ..kernel.errors import BPFError, error_for
 from ..kernel.info import MapInfo
@@ -93,7 +95,7 @@ class MapSpec:
         definition), else create it and pin it there at load."""
         if path is not None:
             system.ensure_bpffs()
-        self._set("pin_path", lib.bpf_map__set_pin_path, path.encode() if path else None)
+        self._set("pin_path", lib.bpf_map__set_pin_path, os.fsencode(path) if path else None)
 
     def unpin(self) -> bool:
         """Remove the pin at pin_path (a stale one a failed load did not reuse),

@@ -56,6 +56,7 @@ PATH_RAW, NEW_RAW, PATH_CUT, NEW_CUT = 0x01, 0x02, 0x04, 0x08
 PATH_WATCHED, NEW_WATCHED, TARGET_TEXT = 0x10, 0x20, 0x40
 
 FNV_BASIS, FNV_PRIME = 14695981039346656037, 1099511628211
+PATH_MAX = 4096
 NO_ID = 0xFFFFFFFF
 
 
@@ -158,6 +159,9 @@ class FileAudit(Tool):
         for w in args.watch or ():
             if not w.strip():
                 raise UsageError("--watch needs a path")
+            if len(os.fsencode(w)) >= PATH_MAX:
+                raise UsageError(f"--watch: a path of {len(os.fsencode(w))} bytes is longer than "
+                                 f"the kernel's PATH_MAX ({PATH_MAX})")
         self.watched = watch_set(args.watch or default_watch())
         self.min_level = SEVERITIES.index(args.min_severity.upper())
         self.exclude = [c.encode(errors="surrogateescape")[:15] for c in args.exclude_comm or ()]
@@ -170,20 +174,20 @@ class FileAudit(Tool):
         ro.exclude_comms = bool(self.exclude)
         if len(self.watched) > obj.maps.watched.max_entries:
             raise UsageError(f"at most {obj.maps.watched.max_entries} watched paths")
-        ro.max_prefix_len = max(len(p.encode()) for p in self.watched) if "/" not in self.watched else 0
+        ro.max_prefix_len = max(len(os.fsencode(p)) for p in self.watched) if "/" not in self.watched else 0
 
     def loaded(self, obj: BPFObject) -> None:
         watched = obj.maps.watched
         for p in self.watched:
-            watched[fnv1a(b"" if p == "/" else p.encode())] = 1
+            watched[fnv1a(b"" if p == "/" else os.fsencode(p))] = 1
         for comm in self.exclude:
             obj.maps.excluded[comm] = 1
 
     # -- one event -------------------------------------------------------------------
     def _paths(self, ev: Any) -> tuple[str, str | None]:
         raw, n1, n2 = ev.paths, ev.path_len, ev.new_path_len
-        path = raw[:n1].decode("utf-8", "backslashreplace")
-        new = raw[n1 + 1: n1 + 1 + n2].decode("utf-8", "backslashreplace") if n2 or ev.op.name in (
+        path = raw[:n1].decode("utf-8", "surrogateescape")
+        new = raw[n1 + 1: n1 + 1 + n2].decode("utf-8", "surrogateescape") if n2 or ev.op.name in (
             "FA_RENAME", "FA_LINK", "FA_SYMLINK") else None
         if ev.flags & PATH_RAW:
             path = normalize(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 
 from ...argv import milliseconds, pid, uid
-from ...output import escape
+from ...output import escape, fit
 from ...runner.tool import Tool
 
 TYPE_CHECKING = False
@@ -85,9 +85,9 @@ class FileOpen(Tool):
         fd = ret if ret >= 0 else fd_text(ret)
         ts = ev.ts_ns
         if self.timestamp:
-            return (self.clock.hms(ts), self.clock.relative(ts), ev.pid, ev.uid, escape(ev.comm),
+            return (self.clock.hms(ts), self.clock.relative(ts), ev.pid, ev.uid, fit(escape(ev.comm), 16),
                     ev.latency_ns / 1e6, fd, path)
-        return (self.clock.hms(ts), ev.pid, ev.uid, escape(ev.comm), ev.latency_ns / 1e6, fd, path)
+        return (self.clock.hms(ts), ev.pid, ev.uid, fit(escape(ev.comm), 16), ev.latency_ns / 1e6, fd, path)
 
     def record(self, ev: Any) -> dict[str, Any] | None:
         path = ev.path

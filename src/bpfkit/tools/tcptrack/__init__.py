@@ -89,8 +89,12 @@ class TcpTrack(Tool):
         super().__init__(args, clock)
         if args.ipv4 and args.ipv6:
             raise UsageError("-4 and -6 exclude each other")
+        if args.no_connect and args.no_accept and args.no_close and not args.failed:
+            raise UsageError("--no-connect, --no-accept and --no-close together leave nothing to trace")
         self.alert_ports = (frozenset(DEFAULT_ALERT_PORTS) if args.alert_ports is None
                             else parse_ports(args.alert_ports))
+        if args.alerts_only and not self.alert_ports:
+            raise UsageError("--alerts-only with no alert ports (--alert-ports '') would print nothing")
         if not args.alerts_only:
             self.keep = None  # no per-event filter call at all
 
