@@ -14,7 +14,7 @@ _WHERE = {
     "Map": "maps", "MapSpec": "maps", "PerCpuValues": "maps", "load_pinned_map": "maps",
     "map_by_id": "maps",
     "PerfBuffer": "events.perfbuf", "RingBuffer": "events.ringbuf",
-    "Link": "program", "Program": "program",
+    "Link": "links", "Program": "program", "TestRun": "program",
     "BPFObject": "object",
     "HookChoice": "hooks",
 }
@@ -24,7 +24,7 @@ __all__ = [
     "BPF_ANY", "BPF_EXIST", "BPF_NOEXIST", "BPFAttachError", "BPFError", "BPFKernelFeatureError",
     "BPFLoadError", "BPFMapFullError", "BPFNameError", "BPFObject", "BPFPermissionError",
     "HookChoice", "KernelMap", "Link", "Map", "MapSpec", "MapType", "PerCpuValues", "PerfBuffer",
-    "ProgType", "Program", "RingBuffer", "load_pinned_map", "map_by_id",
+    "ProgType", "Program", "RingBuffer", "TestRun", "load_pinned_map", "map_by_id",
 ]
 
 TYPE_CHECKING = False
@@ -42,9 +42,10 @@ if TYPE_CHECKING:
         BPFPermissionError,
     )
     from .core.kernel.uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, MapType, ProgType
+    from .core.links import Link
     from .core.maps import Map, MapSpec, PerCpuValues, load_pinned_map, map_by_id
     from .core.object import BPFObject
-    from .core.program import Link, Program
+    from .core.program import Program, TestRun
 
     KernelMap = Map
 

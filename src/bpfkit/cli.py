@@ -41,6 +41,9 @@ def _setup_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cflags", default="", metavar="FLAGS",
                    help='more clang flags, e.g. --cflags="-mcpu=v3" (clang 14 needs it for some '
                         "programs to pass older verifiers); the compiler: $CLANG, else the newest clang-N")
+    p.add_argument("--keep-type", dest="keep_types", action="append", default=[], metavar="TYPE",
+                   help="keep a C type in BTF though the source only uses it locally, e.g. "
+                        "--keep-type 'struct event' (the typed readers then decode it)")
     p.add_argument("--force", action="store_true", help="compile even when up to date")
     p.add_argument("--min-btf", nargs="?", const="", metavar="OUT.btf",
                    help="also write the minimal kernel BTF the object needs, for kernels "
@@ -67,7 +70,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--cflags: {exc}") from None
     opts = {"include_dirs": [Path(d) for d in args.include], "defines": args.define, "cflags": cflags,
-            "force": args.force, "verbose": args.verbose}
+            "keep_types": args.keep_types, "force": args.force, "verbose": args.verbose}
     outs: list[Path] = []
     if args.output and len(args.sources) > 1:
         with tempfile.TemporaryDirectory(prefix="bpfkit-build-") as tmp:
@@ -188,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{exc.prog or prog}: {exc}", file=sys.stderr)
         return 2
     except BPFLoadError as exc:
-        if verbose and exc.log:
-            print(exc.log.rstrip(), file=sys.stderr)
+        if verbose and (exc.log or exc.libbpf_log):
+            print((exc.log or exc.libbpf_log).rstrip(), file=sys.stderr)
         print(f"bpfkit: {exc.summary()}", file=sys.stderr)
         return 1
     except BPFError as exc:

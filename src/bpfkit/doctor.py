@@ -25,7 +25,9 @@ def _line(key: str, value: str) -> None:
 def run(args: argparse.Namespace) -> int:
     system.require_privileges()
     _line("kernel", f"{system.kernel_release()} ({platform.machine()})")
-    _line("libbpf", "{}.{}".format(*libbpf.VERSION))
+    missing = libbpf.lacks()
+    _line("libbpf", "{}.{} ({})".format(*libbpf.VERSION, libbpf.path())
+          + (f"; lacks {', '.join(missing)}" if missing else ""))
     btf = system.VMLINUX_BTF
     if os.path.exists(btf):
         _line("btf", f"yes ({btf}, {os.path.getsize(btf) / 2**20:.1f} MiB)")

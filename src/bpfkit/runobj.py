@@ -83,7 +83,10 @@ class RunObject(Tool):
                 p.autoload = p.name in wanted
 
     def attached(self, obj: BPFObject, links: list[Any]) -> None:
-        self.banner = f"running {obj.name}: {len(links)} program(s) attached. Ctrl+C to stop."  # type: ignore[misc]
+        not_attached = "".join(f"\nbpfkit run: {name} not attached: {why}"
+                               for name, why in obj.unattached.items())
+        self.banner = (f"running {obj.name}: {len(links)} program(s) attached. "  # type: ignore[misc]
+                       f"Ctrl+C to stop.{not_attached}")
 
     @staticmethod
     def _assign(obj: BPFObject, name: str, value: Any) -> None:

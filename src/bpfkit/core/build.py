@@ -155,11 +155,26 @@ def _up_to_date(out: Path, depfile: Path, stamp: str) -> bool:
     return True
 
 
+def _keeper(src: Path, keep_types: list[str], where: Path) -> Path:
+    """A C file that is ``src`` plus one unused global pointer per type: clang
+    then keeps those types in BTF, so a program that only ever declares its
+    event struct as a local variable (most libbpf-tools do) can be decoded by
+    type, with no change to its source."""
+    path = where / f"{src.name}.keep.c"
+    lines = [f'#include "{src.resolve()}"']
+    lines += [f"{t} *__bpfkit_keep_{i} __attribute__((unused));" for i, t in enumerate(keep_types)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def build(src: str | Path, out: str | Path | None = None, *, include_dirs: list[Path] | None = None,
           defines: list[str] | None = None, cflags: list[str] | None = None,
-          force: bool = False, verbose: bool = False) -> tuple[Path, bool]:
+          keep_types: list[str] | None = None, force: bool = False,
+          verbose: bool = False) -> tuple[Path, bool]:
     """Compile ``src`` to ``out`` (default: next to it, .bpf.o). Returns (out, compiled).
-    ``defines``: NAME or NAME=VALUE (-D); ``cflags``: more clang flags (e.g. -mcpu=v3)."""
+    ``defines``: NAME or NAME=VALUE (-D); ``cflags``: more clang flags (e.g. -mcpu=v3);
+    ``keep_types``: C types to keep in BTF ("struct event") though the source
+    only uses them locally."""
     src = Path(src)
     if not src.is_file():
         raise BuildError(f"{src}: no such file")
@@ -170,13 +185,16 @@ def build(src: str | Path, out: str | Path | None = None, *, include_dirs: list[
     clang, strip = toolchain()
     vmlinux_dir = vmlinux_header().parent
     flags = _flags(src, vmlinux_dir, list(include_dirs or []), list(defines or []), list(cflags or []))
-    stamp = hashlib.sha256("\0".join([clang, *flags]).encode()).hexdigest()[:16]
+    keep_types = list(keep_types or [])
+    stamp = hashlib.sha256("\0".join([clang, *flags, *keep_types]).encode()).hexdigest()[:16]
     if not force and _up_to_date(out, depfile, stamp):
         return out, False
     _mkdir(out.parent, "the output directory")
     tmp, tmp_dep = _temp_next_to(out), _temp_next_to(depfile)
+    workdir = tempfile.TemporaryDirectory(prefix="bpfkit-keep-") if keep_types else None
     try:
-        cmd = [clang, *flags, "-MD", "-MF", str(tmp_dep), "-MT", str(out), "-c", str(src), "-o", str(tmp)]
+        unit = _keeper(src, keep_types, Path(workdir.name)) if workdir else src
+        cmd = [clang, *flags, "-MD", "-MF", str(tmp_dep), "-MT", str(out), "-c", str(unit), "-o", str(tmp)]
         if verbose:
             print(" ".join(cmd), file=sys.stderr)
         if subprocess.run(cmd).returncode:
@@ -184,8 +202,10 @@ def build(src: str | Path, out: str | Path | None = None, *, include_dirs: list[
         # DWARF is only needed to produce BTF; strip it (libbpf-tools does the same).
         if subprocess.run([strip, "-g", str(tmp)]).returncode:
             raise BuildError(f"llvm-strip failed on {src}'s object")
-        with open(tmp_dep, "a") as f:
-            f.write(f"\n# bpfkit {stamp}\n")
+        deps = tmp_dep.read_text()
+        if unit != src:  # the keeper file is gone after the build: name the real source
+            deps = deps.replace(str(unit), str(src.resolve()))
+        tmp_dep.write_text(f"{deps}\n# bpfkit {stamp}\n")
         os.chmod(tmp, 0o644)
         os.chmod(tmp_dep, 0o644)
         tmp.replace(out)
@@ -195,6 +215,8 @@ def build(src: str | Path, out: str | Path | None = None, *, include_dirs: list[
     finally:
         tmp.unlink(missing_ok=True)
         tmp_dep.unlink(missing_ok=True)
+        if workdir is not None:
+            workdir.cleanup()
     return out, True
 
 

@@ -87,6 +87,12 @@ class GlobalSection:
         data = codec.encode(value)
         self._buf[off:off + len(data)] = data
 
+    def raw(self, name: str) -> bytes:
+        """The variable's bytes as stored: all of a ``char[N]`` ("\0\0hello"
+        reads as "" by attribute, C-string style, and in full here)."""
+        off, codec = self._var(name)
+        return bytes(self._buf[off:off + codec.size])
+
     def to_dict(self) -> dict[str, Any]:
         return {n: getattr(self, n) for n in self._vars}
 

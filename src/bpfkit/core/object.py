@@ -27,12 +27,14 @@ from .events.perfbuf import PerfBuffer
 from .events.ringbuf import RingBuffer
 from .globals import GlobalSection, live_buffer, preload_buffer, section_variables
 from .kernel import features, libbpf, system
-from .kernel.errors import BPFError, BPFKernelFeatureError, BPFLoadError, error_for, unknown_name
+from .kernel.errors import BPFError, error_for, unknown_name
 from .kernel.info import MapInfo, ProgInfo
 from .kernel.pins import open_pinned
 from .kernel.uapi import MapType
+from .links import Link
+from .loaderror import load_error
 from .maps import Map, MapSpec, live_map, map_by_id
-from .program import Link, Program
+from .program import Program
 
 TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
@@ -114,6 +116,7 @@ class BPFObject:
         # group -> HookChoice, and "ring NAME" -> "ringbuf" / "perf buffer", after load
         self.chosen_hooks: dict[str, Any] = {}
         self._perf_rings: set[str] = set()
+        self.unattached: dict[str, str] = {}  # program -> why obj.attach() left it alone
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
@@ -216,7 +219,7 @@ class BPFObject:
         with libbpf.captured_log() as log:
             ret = lib.bpf_object__load(self._ptr)
         if ret < 0:
-            raise self._load_error(-ret, "\n".join(log))
+            raise load_error(-ret, "\n".join(log), self.name, self.progs._items, self._specs._items)
         self._go_live(declared)
         return self
 
@@ -327,43 +330,25 @@ class BPFObject:
                 raise BPFError(f"map {spec.name!r} does not match the map pinned at {path}: "
                                + ", ".join(diffs) + f"; unpin it (rm {path}) or pin elsewhere")
 
-    def _load_error(self, err: int, log: str) -> BPFError:
-        import re  # lazy: only a failed load pays for re
-
-        failed = None
-        for m in re.finditer(r"prog '([^']+)': (?:BPF program load failed|failed to load)", log):
-            failed = m.group(1)
-        if failed is None:
-            m2 = re.search(r"prog '([^']+)'", log)
-            failed = m2.group(1) if m2 else None
-        prog = self.progs._items.get(failed) if failed else None
-        vlog = ""
-        m3 = re.search(r"-- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --", log, re.S)
-        if m3:
-            vlog = m3.group(1)
-        if prog is not None and prog.attach_kind.trampoline and err in (E.EPERM, 524, E.EOPNOTSUPP):
-            return BPFKernelFeatureError(
-                f"{prog.kind} programs are refused by this kernel ({prog.name!r} failed to load: "
-                f"{libbpf.strerror(err)}); use a tracepoint or tp_btf hook instead", errno=err)
-        if err == E.EPERM and not vlog:
-            return error_for(err, f"loading {self.name} was refused: {libbpf.strerror(err)} "
-                                  "(kernel lockdown or kernel.unprivileged_bpf_disabled?)")
-        where = f"program {prog.name!r} of {self.name}" if prog else self.name
-        if not vlog:
-            tail = [x.strip().removeprefix("libbpf: ") for x in log.splitlines() if x.strip()]
-            detail = f" ({tail[-1]})" if tail else ""
-            return BPFLoadError(f"loading {where} failed: {libbpf.strerror(err)}{detail}",
-                                program=failed, log=log, errno=err)
-        return BPFLoadError(f"the verifier rejected {where}", program=failed, log=vlog, errno=err)
-
     # -- attaching ----------------------------------------------------------------------------
     def attach(self, *names: str) -> list[Link]:
-        """Attach the named programs, or every loaded autoattach program."""
+        """Attach the named programs, or every loaded autoattach program whose
+        SEC() name says where. The others (an XDP program needs an interface,
+        a uprobe with no binary in its section...) are listed with the reason
+        in ``obj.unattached``: attach them with the matching attach_* method."""
         if not self.loaded:
             self.load()
-        progs = [self.progs[n] for n in names] if names else [
-            p for p in self.progs
-            if p.loaded and p.autoattach and p.attach_kind.auto_attachable(p.section)]
+        if names:
+            progs = [self.progs[n] for n in names]
+        else:
+            progs, self.unattached = [], {}
+            for p in self.progs:
+                if not (p.loaded and p.autoattach):
+                    continue
+                if p.attach_kind.auto_attachable(p.section):
+                    progs.append(p)
+                else:
+                    self.unattached[p.name] = _why_not_auto(p)
         links = []
         try:
             for p in progs:
@@ -484,6 +469,20 @@ class BPFObject:
             self.close()
         except Exception:
             pass
+
+
+def _why_not_auto(p: Program) -> str:
+    how = {"xdp": "attach_xdp(iface)", "tc": "attach_tc(iface, direction)",
+           "tcx": "attach_tc(iface, direction)",
+           "cgroup": "attach_cgroup(path)", "perf_event": "attach_perf_event(...)",
+           "socket": "attach_socket(sock)", "sk_lookup": "attach_netns()", "flow_dissector": "attach_netns()",
+           "sk_skb": "attach_sockmap(map)", "sk_msg": "attach_sockmap(map, 'msg_verdict')",
+           "uprobe": "attach_uprobe(binary, symbol)", "uretprobe": "attach_uprobe(binary, symbol)",
+           "usdt": "attach_usdt(binary, provider, name)", "kprobe": "attach_kprobe(function)",
+           "kretprobe": "attach_kprobe(function, retprobe=True)",
+           "tracepoint": "attach_tracepoint(cat, name)",
+           "raw_tp": "attach_raw_tracepoint(name)", "syscall": "test_run(ctx=...): syscall programs are run"}
+    return f'SEC("{p.section}") says no target to attach to: use prog.{how.get(p.kind, "attach_*(...)")}'
 
 
 __all__ = ["BPFObject", "Named"]

@@ -271,7 +271,8 @@ class StructValue(tuple):
         return {f: _plain(getattr(self, f)) for f in self._fields}
 
     def _raw(self, name: str) -> Any:
-        """The stored value of a field: bytes for ``char[N]`` fields."""
+        """The stored value of a field: all N bytes of a ``char[N]`` field
+        (the attribute stops at the first NUL; argv-style data does not)."""
         return self[self._fields.index(name)]
 
     def __repr__(self) -> str:
@@ -291,7 +292,9 @@ def _make_class(name: str, fields: list[str], strs: set[int]) -> type[StructValu
     attrs: dict[str, Any] = {"__slots__": (), "_fields": tuple(fields), "_strs": frozenset(strs)}
     for i, f in enumerate(fields):
         if i in strs:
-            attrs[f] = property(lambda s, i=i: s[i].decode("utf-8", "surrogateescape"))
+            # the tuple keeps all N bytes (NUL-separated argv, "\0\0x"); the
+            # attribute is the C string, up to the first NUL
+            attrs[f] = property(lambda s, i=i: s[i].partition(b"\0")[0].decode("utf-8", "surrogateescape"))
         else:
             attrs[f] = property(itemgetter(i))
     return type(name or "anon", (StructValue,), attrs)
@@ -371,7 +374,7 @@ class CompositeCodec(Codec):
                 lf = self.leaves[i]
                 if not blob:
                     c = lf.codec
-                    exprs[i] = c.raw_expr(k + item) if isinstance(c, CharArrayCodec) else c.expr(k + item, ns)
+                    exprs[i] = f"t[{k + item}]" if isinstance(c, CharArrayCodec) else c.expr(k + item, ns)
                 elif lf.bits:
                     shift, mask = lf.bit_off - bstart * 8, (1 << lf.bits) - 1
                     e = f"((int.from_bytes(t[{k + item}], 'little') >> {shift}) & {mask})"
@@ -382,12 +385,11 @@ class CompositeCodec(Codec):
                     rel = lf.start - bstart
                     if isinstance(lf.codec, CharArrayCodec):
                         n = lf.codec.size
-                        exprs[i] = f"t[{k + item}][{rel}:{rel + n}].partition(b'\\0')[0]"
+                        exprs[i] = f"t[{k + item}][{rel}:{rel + n}]"
                     else:
                         exprs[i] = f"{_add(ns, lf.codec.decoder())}(t[{k + item}], {rel})"
         if tail is not None and self.flex is not None:
-            char = isinstance(self.leaves[self.flex].codec, CharArrayCodec)
-            exprs[self.flex] = f"{tail}.partition(b'\\0')[0]" if char else tail
+            exprs[self.flex] = tail
         cls = _add(ns, self.cls)
         inner = ", ".join(exprs) + ("," if len(exprs) == 1 else "")
         return f"_new({cls}, ({inner}))"

@@ -16,14 +16,13 @@ around the end of the data area.
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import select
 import struct
 
 from ..codecs.records import record_decoder
-from ..kernel import libbpf
+from ..kernel import libbpf, perf
 from ..kernel.errors import BPFError, error_for
 from ..kernel.system import online_cpus
 from .epoll import EpollReader
@@ -37,35 +36,19 @@ if TYPE_CHECKING:
     from ..maps.base import Map
 
 PAGE = mmap.PAGESIZE
-PERF_TYPE_SOFTWARE = 1
-PERF_COUNT_SW_BPF_OUTPUT = 10
-PERF_SAMPLE_RAW = 1 << 10
-PERF_FLAG_FD_CLOEXEC = 1 << 3
-PERF_EVENT_IOC_ENABLE = 0x2400
-ATTR_WATERMARK = 1 << 14  # perf_event_attr flag bit: wake up by bytes, not events
 PERF_RECORD_LOST, PERF_RECORD_SAMPLE = 2, 9
 DATA_HEAD, DATA_TAIL = 1024, 1032
-_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 _HDR = struct.Struct("<IHH")  # type, misc, size
 _U64 = struct.Struct("<Q")
 _LOST = struct.Struct("<QQ")  # id, lost
 _U32 = struct.Struct("<I")  # a sample's raw size
 
-_libc = ctypes.CDLL(None, use_errno=True)
 
-
-def _perf_event_open(cpu: int, wakeup_bytes: int) -> int:
-    nr = _NR_PERF_EVENT_OPEN.get(os.uname().machine)
-    if nr is None:
-        raise BPFError(f"perf buffers are not supported on {os.uname().machine} by bpfkit")
-    flags = ATTR_WATERMARK if wakeup_bytes else 0
-    attr = struct.pack("<IIQQQQQII", PERF_TYPE_SOFTWARE, 112, PERF_COUNT_SW_BPF_OUTPUT,
-                       1, PERF_SAMPLE_RAW, 0, flags, wakeup_bytes or 1, 0).ljust(112, b"\0")
-    fd = _libc.syscall(nr, attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC)
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise error_for(err, f"cannot open the perf event of CPU {cpu}: {libbpf.strerror(err)}")
-    return fd
+def _output_event(cpu: int, wakeup_bytes: int) -> int:
+    """The BPF_OUTPUT perf event of one CPU, waking the reader by bytes when asked."""
+    a = perf.attr(perf.PERF_TYPE_SOFTWARE, perf.PERF_COUNT_SW_BPF_OUTPUT, sample_period=1,
+                  sample_type=perf.PERF_SAMPLE_RAW, wakeup=wakeup_bytes or 1, watermark=bool(wakeup_bytes))
+    return perf.perf_event_open(a, cpu=cpu, what="perf buffer event")
 
 
 class _CpuBuffer:
@@ -105,7 +88,7 @@ class PerfBuffer(EpollReader):
             for cpu in online_cpus():
                 if cpu >= pmap.max_entries:
                     break
-                fd = _perf_event_open(cpu, wakeup_bytes)
+                fd = _output_event(cpu, wakeup_bytes)
                 try:
                     buf = _CpuBuffer(cpu, fd, pages)
                 except OSError as exc:

@@ -120,6 +120,7 @@ class BPFLoadError(BPFError):
         super().__init__(message, errno=errno)
         self.program = program
         self.log = log
+        self.libbpf_log = ""  # everything libbpf said, when the verifier did not run
         self.reason = last_meaningful_line(log) if log else ""
         self.hint = verifier_hint(log) if log else None
 

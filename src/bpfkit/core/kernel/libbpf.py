@@ -26,10 +26,13 @@ from ctypes import (
 
 from .errors import BPFError
 
+# $BPFKIT_LIBBPF names another libbpf.so (a newer one unpacked beside the
+# system's, as the test suite does to run against two versions).
+LIBRARY = os.environ.get("BPFKIT_LIBBPF") or "libbpf.so.1"
 try:
-    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+    lib = ctypes.CDLL(LIBRARY, use_errno=True)
 except OSError as exc:  # pragma: no cover - depends on the machine
-    raise BPFError("libbpf.so.1 not found: install libbpf1 (apt-get install libbpf1)") from exc
+    raise BPFError(f"{LIBRARY} not found: install libbpf1 (apt-get install libbpf1)") from exc
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)  # glibc; find_library would fork ldconfig
 
@@ -78,6 +81,28 @@ class ProgLoadOpts(Structure):  # struct bpf_prog_load_opts (libbpf >= 1.0)
                 ("log_level", c_uint32), ("log_size", c_uint32), ("log_buf", c_void_p)]
 
 
+class UsdtOpts(Structure):  # struct bpf_usdt_opts
+    _fields_ = [("sz", c_size_t), ("usdt_cookie", c_uint64)]
+
+
+class IterAttachOpts(Structure):  # struct bpf_iter_attach_opts
+    _fields_ = [("sz", c_size_t), ("link_info", c_void_p), ("link_info_len", c_uint32)]
+
+
+class TcHook(Structure):  # struct bpf_tc_hook
+    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_int), ("parent", c_uint32)]
+
+
+class TcOpts(Structure):  # struct bpf_tc_opts
+    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_uint32), ("prog_id", c_uint32),
+                ("handle", c_uint32), ("priority", c_uint32)]
+
+
+class TcxOpts(Structure):  # struct bpf_tcx_opts (libbpf >= 1.3)
+    _fields_ = [("sz", c_size_t), ("flags", c_uint32), ("relative_fd", c_uint32),
+                ("relative_id", c_uint32), ("expected_revision", c_uint64)]
+
+
 class MapBatchOpts(Structure):
     _fields_ = [("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)]
 
@@ -95,6 +120,18 @@ def _fn(name: str, restype, *argtypes) -> None:
     f = getattr(lib, name)
     f.restype = restype
     f.argtypes = list(argtypes)
+
+
+def _newer(name: str, restype, *argtypes) -> None:
+    """A function only newer libbpf versions have: declared when present
+    (``has(name)`` tells), so 1.1 still binds."""
+    if hasattr(lib, name):
+        _fn(name, restype, *argtypes)
+
+
+def has(name: str) -> bool:
+    """Whether the bound libbpf exports ``name``."""
+    return hasattr(lib, name)
 
 
 P = c_void_p
@@ -160,6 +197,25 @@ _fn("bpf_program__attach_trace", P, P)
 _fn("bpf_program__attach_kprobe_opts", P, P, c_char_p, POINTER(KprobeOpts))
 _fn("bpf_program__attach_uprobe_opts", P, P, c_int, c_char_p, c_size_t, POINTER(UprobeOpts))
 _fn("bpf_link__destroy", c_int, P)
+_fn("bpf_link__fd", c_int, P)
+_fn("bpf_program__attach_perf_event", P, P, c_int)
+_fn("bpf_program__attach_usdt", P, P, c_int, c_char_p, c_char_p, c_char_p, POINTER(UsdtOpts))
+_fn("bpf_program__attach_xdp", P, P, c_int)
+_fn("bpf_program__attach_cgroup", P, P, c_int)
+_fn("bpf_program__attach_netns", P, P, c_int)
+_fn("bpf_program__attach_iter", P, P, POINTER(IterAttachOpts))
+_fn("bpf_iter_create", c_int, c_int)
+_fn("bpf_tc_hook_create", c_int, POINTER(TcHook))
+_fn("bpf_tc_hook_destroy", c_int, POINTER(TcHook))
+_fn("bpf_tc_attach", c_int, POINTER(TcHook), POINTER(TcOpts))
+_fn("bpf_tc_detach", c_int, POINTER(TcHook), POINTER(TcOpts))
+_fn("bpf_prog_attach", c_int, c_int, c_int, c_int, c_uint)
+_fn("bpf_prog_detach2", c_int, c_int, c_int, c_int)
+_fn("bpf_program__set_type", c_int, P, c_int)
+_fn("bpf_program__set_expected_attach_type", c_int, P, c_int)
+_fn("bpf_program__expected_attach_type", c_int, P)
+_fn("bpf_program__set_attach_target", c_int, P, c_int, c_char_p)
+_newer("bpf_program__attach_tcx", P, P, c_int, POINTER(TcxOpts))
 _fn("bpf_prog_test_run_opts", c_int, c_int, POINTER(TestRunOpts))
 _fn("bpf_map_lookup_elem", c_int, c_int, c_void_p, c_void_p)
 _fn("bpf_map_update_elem", c_int, c_int, c_void_p, c_void_p, c_uint64)
@@ -169,6 +225,8 @@ _fn("bpf_map_get_next_key", c_int, c_int, c_void_p, c_void_p)
 _fn("bpf_map_lookup_batch", c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
     POINTER(c_uint32), POINTER(MapBatchOpts))
 _fn("bpf_map_delete_batch", c_int, c_int, c_void_p, POINTER(c_uint32), POINTER(MapBatchOpts))
+_fn("bpf_map_lookup_and_delete_batch", c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+    POINTER(c_uint32), POINTER(MapBatchOpts))
 
 _libc.mount.restype = c_int
 _libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, ctypes.c_ulong, c_void_p]
@@ -176,6 +234,31 @@ _libc.vsnprintf.restype = c_int
 _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
 
 VERSION = (lib.libbpf_major_version(), lib.libbpf_minor_version())
+
+# What newer libbpf versions add that bpfkit uses when present: (symbol, since, what)
+NEWER = [
+    ("bpf_program__attach_netfilter", "1.2", "netfilter programs"),
+    ("bpf_program__attach_tcx", "1.3", "tcx links (tc without a qdisc)"),
+    ("bpf_program__attach_uprobe_multi", "1.3", "uprobe.multi"),
+    ("bpf_program__attach_netkit", "1.3", "netkit"),
+    ("bpf_token_create", "1.4", "BPF tokens and arena maps"),
+    ("bpf_program__attach_sockmap", "1.5", "sockmap links"),
+]
+
+
+def path() -> str:
+    """The file the bound libbpf was loaded from."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            name = line.rsplit(" ", 1)[-1].strip()
+            if "/libbpf.so" in name:
+                return name
+    return LIBRARY
+
+
+def lacks() -> list[str]:
+    """Features of newer libbpf versions this one does not have."""
+    return [f"{what} ({since})" for sym, since, what in NEWER if not has(sym)]
 
 
 def errno_of(ret: int | None) -> int:

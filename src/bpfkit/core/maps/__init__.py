@@ -23,7 +23,7 @@ from .base import Map, PerCpuValues, default_key_codec
 from .fdmaps import MapOfMaps, ProgArrayMap
 from .lpm import LpmTrieMap
 from .spec import MapSpec
-from .streams import PerfEventArrayMap, RingBufMap
+from .streams import PerfEventArrayMap, RingBufMap, StackTraceMap
 from .values import BloomFilterMap, QueueMap
 
 TYPE_CHECKING = False
@@ -46,6 +46,7 @@ KINDS: dict[int, type[Map]] = {
     MapType.HASH_OF_MAPS: MapOfMaps,
     MapType.RINGBUF: RingBufMap,
     MapType.PERF_EVENT_ARRAY: PerfEventArrayMap,
+    MapType.STACK_TRACE: StackTraceMap,
 }
 
 
@@ -109,6 +110,7 @@ def map_by_id(map_id: int) -> Map:
 
 __all__ = [
     "KINDS", "ArrayMap", "BloomFilterMap", "LpmTrieMap", "Map", "MapOfMaps", "MapSpec",
-    "PerCpuValues", "PerfEventArrayMap", "ProgArrayMap", "QueueMap", "RingBufMap", "live_map",
+    "PerCpuValues", "PerfEventArrayMap", "ProgArrayMap", "QueueMap", "RingBufMap", "StackTraceMap",
+    "live_map",
     "load_pinned_map", "map_by_id", "map_class",
 ]

@@ -28,6 +28,10 @@ class ArrayMap(Map):
     def delete(self, key: Any) -> bool:
         raise BPFError(f"map {self.name!r}: array slots cannot be deleted; set them to zero")
 
+    def pop_all(self) -> list[tuple[Any, Any]]:
+        raise BPFError(f"map {self.name!r}: an array cannot be emptied (its slots always exist): "
+                       "use a hash map for counters to dump and reset")
+
     def clear(self) -> None:
         """Zero every slot."""
         zero = bytes(self._value_bytes)

@@ -295,6 +295,60 @@ class Map:
             if v is not None:
                 yield kdec(raw), v
 
+    def pop_all(self) -> list[tuple[Any, Any]]:
+        """Every entry, each removed in the same step as it is read: dump and
+        reset without losing an update (BPF_MAP_LOOKUP_AND_DELETE_BATCH, or
+        per key where the kernel lacks the batch). An update that comes in
+        meanwhile makes a new entry, read by the next call. syscount, biotop
+        and filetop do read-then-delete, which loses what lands in between."""
+        kdec, ks, vs = self.key_codec.decoder(), self.key_size, self._value_bytes
+        out: list[tuple[Any, Any]] = []
+        chunk = max(1, min(self.max_entries, 4096))
+        token_in, token_out = None, ctypes.create_string_buffer(max(ks, 8))
+        opts = libbpf.MapBatchOpts(ctypes.sizeof(libbpf.MapBatchOpts), 0, 0)
+        while True:
+            keys = ctypes.create_string_buffer(ks * chunk)
+            vals = ctypes.create_string_buffer(vs * chunk)
+            count = ctypes.c_uint32(chunk)
+            ret = lib.bpf_map_lookup_and_delete_batch(self.fd, token_in, token_out, keys, vals,
+                                                      ctypes.byref(count), ctypes.byref(opts))
+            if ret < 0 and -ret == E.ENOSPC and count.value == 0:
+                chunk *= 2
+                continue
+            if ret < 0 and -ret != E.ENOENT:
+                if not out and -ret in _NO_BATCH:
+                    return self._pop_each()
+                raise self._fail("lookup-and-delete batch", ret)
+            for i in range(count.value):
+                out.append((kdec(keys, i * ks), self._decode_value(vals, i * vs)))
+            if ret < 0:
+                return out
+            token_in = token_out.raw
+            token_out = ctypes.create_string_buffer(max(ks, 8))
+
+    def _pop_each(self) -> list[tuple[Any, Any]]:
+        kdec, out = self.key_codec.decoder(), []
+        for raw in list(self._raw_keys()):
+            buf = ctypes.create_string_buffer(self._value_bytes)
+            ret = lib.bpf_map_lookup_and_delete_elem(self.fd, raw, buf)
+            if ret < 0 and -ret in _NO_BATCH:  # before 5.14 for hashes: read, then delete
+                ret = lib.bpf_map_lookup_elem(self.fd, raw, buf)
+                if ret == 0:
+                    lib.bpf_map_delete_elem(self.fd, raw)
+            if ret == 0:
+                out.append((kdec(raw), self._decode_value(buf.raw)))
+        return out
+
+    def lookup_bytes(self, key: Any) -> bytes | None:
+        """The value's bytes as the kernel stores them (None: no such key)."""
+        buf = ctypes.create_string_buffer(self._value_bytes)
+        ret = lib.bpf_map_lookup_elem(self.fd, self._key(key), buf)
+        if ret < 0:
+            if -ret == E.ENOENT:
+                return None
+            raise self._fail("lookup", ret)
+        return buf.raw
+
     def lookup_raw(self, raw_key: bytes) -> Any:
         buf = ctypes.create_string_buffer(self._value_bytes)
         ret = lib.bpf_map_lookup_elem(self.fd, raw_key, buf)
