@@ -12,8 +12,12 @@ BPF_OBJS := $(BPF_SRCS:.bpf.c=.bpf.o)
 .PHONY: run test deps build lint bench clean
 .DEFAULT_GOAL := run
 
+# The main job: what this kernel offers, then every monitor it can run, in one
+# agent in the foreground (text; metrics at http://127.0.0.1:9464/metrics).
+# Ctrl+C stops it cleanly.
 run: build
 	$(BIN)/bpfkit doctor
+	$(BIN)/bpfkit agent --metrics 127.0.0.1:9464
 
 test: build
 	$(BIN)/python -m pytest -q tests

@@ -97,7 +97,7 @@ def test_char_arrays_are_strings_with_bytes_kept(b: BtfBuilder) -> None:
     s = b.composite("ev", 20, [("pid", u32, 0), ("comm", comm, 32)])
     c = registry(b).codec(s)
     v = c.decode(struct.pack("<I16s", 42, b"bash\0junk"))
-    assert v.comm == "bash" and v._raw("comm") == b"bash"
+    assert v.comm == "bash" and v._raw("comm") == b"bash\0junk" + bytes(7)  # all 16 bytes
     bad = c.decode(struct.pack("<I16s", 1, b"\xff\xfeok"))
     # bytes that are not UTF-8 are kept exactly (surrogateescape): text output
     # shows them as \xHH, JSON adds comm_b64 (tests/test_output.py)

@@ -1,6 +1,6 @@
 """bpfkit: load CO-RE eBPF objects from Python, with typed maps, globals and ring buffers."""
 
-__version__ = "0.1.0"
+from .core import __version__ as __version__
 
 # Names are imported on first use (PEP 562), so `bpfkit <tool>` and a plain
 # `import bpfkit.output` do not pay for modules they never touch.

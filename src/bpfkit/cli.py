@@ -97,6 +97,13 @@ def _setup_doctor(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=doctor.run)
 
 
+def _setup_agent(p: argparse.ArgumentParser) -> None:
+    from . import agent  # lazy: only the chosen subcommand is imported
+
+    agent.add_arguments(p)
+    p.set_defaults(func=agent.run)
+
+
 def _setup_run(p: argparse.ArgumentParser) -> None:
     from . import runobj  # lazy: only the chosen subcommand is imported
 
@@ -108,6 +115,7 @@ BUILTINS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "doctor": ("what this kernel offers (BTF, tracefs, hooks that load)", _setup_doctor),
     "build": ("compile .bpf.c files to CO-RE objects (clang, vmlinux.h)", _setup_build),
     "run": ("load and attach an object, print its ring-buffer events as JSON lines", _setup_run),
+    "agent": ("every monitor in one process from one config, with Prometheus metrics", _setup_agent),
 }
 
 

@@ -10,3 +10,5 @@
 A module may import from its own floor or the floors below, never above, not
 even for type hints. scripts/check_imports.py proves it; the tests run it.
 """
+
+__version__ = "0.1.0"  # the package's version (pyproject reads it from here)

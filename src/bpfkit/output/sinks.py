@@ -132,12 +132,15 @@ class Output:
     def close(self) -> None:
         """Flush what waits (one last try), then close; what still cannot be
         written counts as lost."""
+        if self._fd < 0:
+            return
         if self._backlog:
             self.write("")
             self.lost_lines += self.pending_lines()
             self._backlog.clear()
         if self.path is not None:
             os.close(self._fd)
+        self._fd = -1
 
 
 class TextSink:
@@ -149,7 +152,7 @@ class TextSink:
     escaped already.
     """
 
-    def __init__(self, out: Output, columns: Sequence[tuple[Any, ...]]) -> None:
+    def __init__(self, out: Output, columns: Sequence[tuple[Any, ...]], *, prefix: str = "") -> None:
         self.out = out
         heads, cells = [], []
         for k, (_, width, *spec) in enumerate(columns):
@@ -157,9 +160,10 @@ class TextSink:
             pad = "" if k == len(columns) - 1 else (str(-width) if width < 0 else f"-{width}")
             heads.append(f"%{pad}s")
             cells.append(f"%{pad}{spec[0] if spec else 's'}")
-        self._fmt = (" ".join(cells) or "%s").__mod__
+        # a prefix ("[fileopen] " in the agent) is part of the format: no per-row work
+        self._fmt = (prefix.replace("%", "%%") + (" ".join(cells) or "%s")).__mod__
         # No columns: free-form lines, rows are (line,), and there is no header.
-        self.header = " ".join(heads) % tuple(c[0] for c in columns) if columns else None
+        self.header = prefix + " ".join(heads) % tuple(c[0] for c in columns) if columns else None
 
     def write_header(self) -> None:
         """The column header, unless the file already has lines (a restart

@@ -10,15 +10,14 @@ tool.py says what a monitor declares, monitor.py runs one, loop.py runs them all
 
 from __future__ import annotations
 
-import sys
-
 from ..argv import UsageError, interval, ring_kilobytes, seconds
 from ..core.events.ringbuf import check_ring_size
 from ..core.kernel.errors import BPFError
 from ..output import Output
 from .clock import Clock
-from .loop import Loop, Signals, notify_ready, started
+from .loop import Signals
 from .monitor import Monitor, Settings
+from .session import Session
 from .tool import Tool
 
 TYPE_CHECKING = False
@@ -49,6 +48,8 @@ def add_runner_arguments(p: argparse.ArgumentParser, *, ring_default: int | None
     g.add_argument("--perf-buffer", action="store_true",
                    help="send events through per-CPU perf buffers, as kernels before 5.8 need "
                         "(chosen by itself there)")
+    g.add_argument("--metrics", metavar="[ADDR:]PORT",
+                   help="serve Prometheus metrics there (a bare port binds 127.0.0.1)")
     g.add_argument("--verbose", "-v", action="store_true", help="say which hooks were attached")
 
 
@@ -64,13 +65,6 @@ def settings(args: argparse.Namespace) -> Settings:
     poll = args.interval if args.interval is not None else POLL_INTERVAL
     return Settings(ring_bytes=ring_bytes, interval=poll, perf_buffer=args.perf_buffer,
                     verbose=args.verbose)
-
-
-def _say(line: str) -> None:
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except (OSError, ValueError, AttributeError):
-        pass  # stderr closed: the exit status and the output still tell
 
 
 def output_group(name: str | None) -> int | None:
@@ -92,46 +86,34 @@ def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
     tool = tool_cls(args, Clock())
     if tool.report_every is not None:  # --interval is its report period: still look at rings often
         st.interval = min(st.interval, POLL_INTERVAL)
+    metrics_addr = parse_address(getattr(args, "metrics", None))
     signals = Signals()
+    session = Session(signals)
     monitor = Monitor(tool, st)
-    out: Output | None = None
+    session.add(monitor, lambda: Output(args.output, group=group), json=args.json)
     try:
-        monitor.start()
-        out = Output(args.output, group=group)
-        sink = monitor.open_output(out, json=args.json)
-        if st.verbose:
-            for line in monitor.describe():
-                _say(line)
-        if tool.banner:
-            _say(tool.banner)
-        sink.write_header()
-        notify_ready()
-        started()
+        if metrics_addr is not None:
+            from .exporter import serve  # lazy: prometheus_client only with --metrics
 
-        def on_drops(m: Monitor, ring: str, transport: str, new: int, total: int) -> None:
-            _say(f"bpfkit {m.name}: {new} events dropped ({transport} full; {total} in all): "
-                 "raise --ring-buffer-kb")
-            if args.json:
-                sink_json = sink  # JsonSink: the lost record goes with the events
-                sink_json.write_records([{"ts": tool.clock.now_iso(), "tool": m.name, "event": "lost",
-                                          "ring": ring, "dropped": new, "dropped_total": total}])
-
-        Loop([monitor], signals, interval=st.interval, duration=args.duration, reopen=out.reopen,
-             on_drops=on_drops).run()
-        for line in [*monitor.counts(), *tool.summary()]:
-            _say(line)
-        out.close()
-        if out.lost_lines:
-            _say(f"output errors: {out.lost_lines} lines could not be written to "
-                 f"{args.output or 'standard output'}")
-        out = None
+            session.on_started.append(lambda s: serve(s, metrics_addr))
+        session.start(verbose=st.verbose)
+        session.run(interval=st.interval, duration=args.duration)
+        session.finish()
     finally:
-        monitor.close()
-        if out is not None:
-            out.close()
-        signals.close()
+        session.close()
     return 0
 
 
-__all__ = ["DEFAULT_RING_KB", "Clock", "Monitor", "Settings", "Tool", "add_runner_arguments", "run",
-           "settings"]
+def parse_address(text: str | None) -> tuple[str, int] | None:
+    """--metrics [ADDR:]PORT; a bare port binds 127.0.0.1 (metrics are not for everyone)."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise UsageError(f"--metrics: {text!r} is not [ADDRESS:]PORT")
+    return host, int(port)
+
+
+__all__ = ["DEFAULT_RING_KB", "Clock", "Monitor", "Session", "Settings", "Tool", "add_runner_arguments",
+           "output_group", "parse_address", "run", "settings"]

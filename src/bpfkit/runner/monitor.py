@@ -50,6 +50,9 @@ class Monitor:
         self._write_report: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
         self.next_report: float | None = None  # monotonic time of the next periodic report
         self.reported: dict[str, int] = {}  # ring -> drops already reported
+        self.by_kind: dict[str, int] | None = None  # events by kind, when metrics are on
+        self.out: Any = None
+        self.error: str | None = None  # why it could not start (the agent runs on without it)
 
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,19 +99,24 @@ class Monitor:
         """What --verbose says: hooks kept, transports, links."""
         obj = self.obj
         assert obj is not None
-        out = [f"{self.name}: {group}: {choice}" for group, choice in obj.chosen_hooks.items()]
+        out = [f"{self.name}: {choice}" if not isinstance(choice, str) else f"{self.name}: {group}: {choice}"
+               for group, choice in obj.chosen_hooks.items()]
         out += [f"{self.name}: {link.program.name} attached as {link.program.kind} {link.target}"
                 for link in self.links]
         return out
 
     # -- output ------------------------------------------------------------------------------------
-    def open_output(self, out: Output, *, json: bool) -> Any:
-        """Choose how batches are written; returns the sink (for its header)."""
+    def open_output(self, out: Output, *, json: bool, prefix: str = "",
+                    envelope: dict[str, Any] | None = None) -> Any:
+        """Choose, once, how batches are written; returns the sink (for its
+        header). Text lines get ``prefix`` (the agent's "[monitor] "); JSON
+        records get ts, then ``envelope`` (host, monitor...), then the tool's fields."""
         tool = self.tool
+        self.out = out
         if tool.report_every is not None:
             self.next_report = time.monotonic() + tool.report_every
         if not json:
-            sink: Any = TextSink(out, tool.columns())
+            sink: Any = TextSink(out, tool.columns(), prefix=prefix)
             row = tool.row
             write_rows = sink.write_rows
 
@@ -116,13 +124,17 @@ class Monitor:
                 write_rows(filter(None, map(row, batch)))
 
             def write_text_report(items: list[tuple[str, dict[str, Any]]]) -> None:
-                out.write("".join(text if text.endswith("\n") else text + "\n" for text, _ in items))
+                text = "".join(t if t.endswith("\n") else t + "\n" for t, _ in items)
+                if prefix:
+                    text = "".join(prefix + line for line in text.splitlines(keepends=True))
+                out.write(text)
 
             self._write, self._write_report = write_text, write_text_report
             return sink
         sink = JsonSink(out)
-        record, name, clock, stamps = tool.record, tool.name, tool.clock, self._ts
+        record, clock, stamps = tool.record, tool.clock, self._ts
         iso = clock.iso
+        static = dict(envelope or {"tool": tool.name})
         with_ring = tool.ring_field
         write_records = sink.write_records
 
@@ -133,18 +145,25 @@ class Monitor:
             for ev in batch:
                 r = record(ev)
                 if r is not None:
-                    head = {"ts": iso(ts(ev)) if ts else now, "tool": name}
+                    head = {"ts": iso(ts(ev)) if ts else now, **static}
                     if with_ring:
                         head["ring"] = ring
                     recs.append({**head, **r})
             write_records(recs)
 
         def write_json_report(items: list[tuple[str, dict[str, Any]]]) -> None:
-            head = {"ts": clock.now_iso(), "tool": name}
+            head = {"ts": clock.now_iso(), **static}
             write_records({**head, **rec} for _, rec in items)
 
         self._write, self._write_report = write_json, write_json_report
+        self.sink, self._envelope = sink, static
         return sink
+
+    def write_lost(self, ring: str, new: int, total: int) -> None:
+        """The JSON record of a drop, in the stream with the events."""
+        if isinstance(getattr(self, "sink", None), JsonSink):
+            self.sink.write_records([{"ts": self.tool.clock.now_iso(), **self._envelope, "event": "lost",
+                                      "ring": ring, "dropped": new, "dropped_total": total}])
 
     # -- running ------------------------------------------------------------------------------------
     def fds(self) -> list[int]:
@@ -152,7 +171,7 @@ class Monitor:
 
     def pump(self) -> int:
         """Read every reader and write what it had; the number of events read."""
-        keep, write = self.tool.keep, self._write
+        keep, write, kinds = self.tool.keep, self._write, self.by_kind
         n = 0
         for reader in self.readers:
             batch = reader.read_available()
@@ -161,6 +180,11 @@ class Monitor:
             n += len(batch)
             if keep is not None:
                 batch = [ev for ev in batch if keep(ev)]
+            if kinds is not None:  # only with --metrics: one call per event
+                kind = self.tool.event_kind
+                for ev in batch:
+                    k = kind(ev)
+                    kinds[k] = kinds.get(k, 0) + 1
             if batch and write is not None:
                 write(batch, reader.name)
         return n

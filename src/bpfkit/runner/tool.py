@@ -108,6 +108,11 @@ class Tool:
         """The JSON object for one event (without ts/tool), or None to leave it out."""
         raise NotImplementedError
 
+    def event_kind(self, ev: Any) -> str:
+        """What kind of event ``ev`` is, for bpfkit_events_total{event=...}
+        (called per event only when metrics are on)."""
+        return "event"
+
     def summary(self) -> Iterable[str]:
         """Lines printed on stderr when the run ends, after the event counts."""
         return ()

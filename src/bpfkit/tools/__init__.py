@@ -1,5 +1,10 @@
 """Monitors, one package each: NAME.bpf.c, NAME.h and a small Python module
-declaring options, .rodata configuration and event -> row/record."""
+declaring options, .rodata configuration and event -> row/record.
+
+Besides the ones shipped here, directories listed in $BPFKIT_TOOLS_PATH
+(colon-separated) may hold more monitor packages of the same shape (a site's
+own monitors): they become `bpfkit NAME` and agent monitors too.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,43 @@ if TYPE_CHECKING:
     from ..runner.tool import Tool
 
 
+def _dirs() -> list[str]:
+    extra = [d for d in os.environ.get("BPFKIT_TOOLS_PATH", "").split(":") if d]
+    return [__path__[0], *extra]
+
+
+def _packages(here: str) -> list[str]:
+    try:
+        entries = list(os.scandir(here))
+    except OSError:
+        return []
+    return [e.name for e in entries if e.is_dir() and os.path.exists(os.path.join(e.path, "__init__.py"))]
+
+
 def names() -> list[str]:
     """Tool package names, found without importing them (start-up stays cheap)."""
-    here = __path__[0]
-    return sorted(e.name for e in os.scandir(here)
-                  if e.is_dir() and os.path.exists(os.path.join(e.path, "__init__.py")))
+    return sorted({n for d in _dirs() for n in _packages(d)})
 
 
 def load(name: str) -> type[Tool]:
-    from importlib import import_module  # lazy: only the chosen tool is imported
+    # lazy: only the chosen tool is imported
+    from importlib import import_module
 
-    return import_module(f"{__name__}.{name}").TOOL
+    if name in _packages(__path__[0]):
+        return import_module(f"{__name__}.{name}").TOOL
+    for d in _dirs()[1:]:
+        if name in _packages(d):
+            import importlib.util  # lazy: a site's own monitor, from $BPFKIT_TOOLS_PATH
+            import sys
+
+            spec = importlib.util.spec_from_file_location(f"bpfkit_site_tools.{name}",
+                                                          os.path.join(d, name, "__init__.py"))
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            return module.TOOL
+    raise KeyError(name)
 
 
 def discover() -> dict[str, type[Tool]]:

@@ -18,6 +18,15 @@ _MAP_INFO = struct.Struct("<6I16sIIQQIII")
 # struct bpf_prog_info: type, id, tag[8], jited_prog_len, xlated_prog_len, ... name[16] at 64
 _PROG_INFO_HEAD = struct.Struct("<II")
 _PROG_NAME_OFF = 64
+_PROG_RUN_STATS, _PROG_RUN_STATS_OFF = struct.Struct("<QQ"), 192  # run_time_ns, run_cnt
+
+
+def enable_run_stats() -> int:
+    """Turn on BPF program run statistics (BPF_ENABLE_STATS, BPF_STATS_RUN_TIME)
+    for as long as the returned fd is open: no lasting sysctl change. -1
+    when the kernel refuses."""
+    fd = lib.bpf_enable_stats(0)
+    return fd if fd >= 0 else -1
 
 
 def _info(fd: int, size: int) -> bytes:
@@ -64,14 +73,16 @@ class MapInfo:
 
 
 class ProgInfo:
-    """A program's type, id and name, as the kernel reports them."""
+    """A program's type, id and name, as the kernel reports them, and its run
+    statistics (run_time_ns, run_cnt: counted while BPF stats are enabled)."""
 
-    __slots__ = ("id", "name", "type")
+    __slots__ = ("id", "name", "run_cnt", "run_time_ns", "type")
 
     def __init__(self, fd: int) -> None:
         raw = _info(fd, 256)
         self.type, self.id = _PROG_INFO_HEAD.unpack_from(raw)
         self.name = raw[_PROG_NAME_OFF:_PROG_NAME_OFF + 16].rstrip(b"\0").decode(errors="replace")
+        self.run_time_ns, self.run_cnt = _PROG_RUN_STATS.unpack_from(raw, _PROG_RUN_STATS_OFF)
 
 
 def fd_kind(fd: int) -> str | None:

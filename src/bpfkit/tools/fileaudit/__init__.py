@@ -212,6 +212,9 @@ class FileAudit(Tool):
             return None
         return op, path, new, level
 
+    def event_kind(self, ev: Any) -> str:
+        return ev.op.name.removeprefix("FA_").lower()
+
     def row(self, ev: Any) -> tuple[Any, ...] | None:
         j = self._judge(ev)
         if j is None:

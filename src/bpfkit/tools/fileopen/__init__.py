@@ -72,6 +72,9 @@ class FileOpen(Tool):
         return [*cols, ("PID", -7), ("UID", -6), ("COMM", 16), ("LATENCY", -10, ".3f"), ("FD", -13),
                 ("FILENAME", 0)]
 
+    def event_kind(self, ev: Any) -> str:
+        return "open" if ev.ret >= 0 else "open-failed"
+
     def keep(self, ev: Any) -> bool:  # type: ignore[override]
         return self.name_filter is None or self.name_filter in ev.path
 

@@ -122,6 +122,9 @@ class TcpTrack(Tool):
             return f"{side} port {port} is on the alert list"
         return None
 
+    def event_kind(self, ev: Any) -> str:
+        return EVENTS[ev.kind.name][1]
+
     def keep(self, ev: Any) -> bool:  # type: ignore[override]
         return self.alert(ev) is not None  # --alerts-only
 
