@@ -110,7 +110,7 @@ required = false
         cli.close(), conn.close(), srv.close()
         time.sleep(0.5)
         m = scrape(mport)
-        out, err = agent.stop()
+        _, err = agent.stop()
     finally:
         agent.kill()
     assert agent.proc.returncode == 0, err
@@ -127,16 +127,22 @@ required = false
     assert m['bpfkit_events_total{event="connect",monitor="tcptrack"}'] == 1
     assert m['bpfkit_events_total{event="close",monitor="tcptrack"}'] == 2
     assert all(v == 0 for k, v in m.items() if k.startswith("bpfkit_events_lost_total"))
-    assert m['bpfkit_hook_info{group="ring events",kind="transport",monitor="tcptrack",program="ringbuf"}'] == 1
-    assert any(k.startswith("bpfkit_bpf_program_runs_total{monitor=\"fileaudit\"") and v > 0 for k, v in m.items())
+    ring = 'bpfkit_hook_info{group="ring events",kind="transport",monitor="tcptrack",program="ringbuf"}'
+    assert m[ring] == 1
+    assert any(k.startswith('bpfkit_bpf_program_runs_total{monitor="fileaudit"') and v > 0 for k, v in m.items())
     assert m["bpfkit_process_resident_memory_bytes"] > 0
+    # each monitor's own metrics
+    assert m['bpfkit_tcp_connections_total{direction="outbound",result="established"}'] == 1
+    assert m['bpfkit_tcp_connections_total{direction="inbound",result="accepted"}'] == 1
+    assert m['bpfkit_fileaudit_changes_total{op="create",result="ok",severity="low"}'] == 1
+    assert m['bpfkit_fileopen_latency_seconds_count{result="failed"}'] == 1
 
 
 def test_a_required_monitor_that_cannot_start_stops_the_agent(tmp_path: Path) -> None:
     (tmp_path / "agent.toml").write_text("[monitors.ghost]\nrequired = true\n[monitors.fileopen]\n")
+    env = {**os.environ, "BPFKIT_TOOLS_PATH": str(SITE_TOOLS)}
     r = subprocess.run([*BPFKIT, "agent", "--config", str(tmp_path / "agent.toml"), "--duration", "5"],
-                       capture_output=True, text=True, env={**os.environ, "BPFKIT_TOOLS_PATH": str(SITE_TOOLS)},
-                       cwd=ROOT, timeout=60)
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert r.returncode == 1 and "no hook of 'ghost' works on this kernel" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 

@@ -180,11 +180,12 @@ class Monitor:
             n += len(batch)
             if keep is not None:
                 batch = [ev for ev in batch if keep(ev)]
-            if kinds is not None:  # only with --metrics: one call per event
-                kind = self.tool.event_kind
+            if kinds is not None:  # only with --metrics: two calls per event
+                kind, observe = self.tool.event_kind, self.tool.observe
                 for ev in batch:
                     k = kind(ev)
                     kinds[k] = kinds.get(k, 0) + 1
+                    observe(ev)
             if batch and write is not None:
                 write(batch, reader.name)
         return n

@@ -130,8 +130,11 @@ class Tool:
 
     def metrics(self) -> list[Metric]:
         """The tool's own counters and histograms (runner.metrics), kept up to
-        date as events arrive; the agent exports them. Labels must be bounded."""
+        date by observe(); the agent exports them. Labels must be bounded."""
         return []
+
+    def observe(self, ev: Any) -> None:
+        """Count one event into metrics() (called per event only when metrics are on)."""
 
 
 __all__ = ["Tool"]

@@ -11,6 +11,7 @@ import posixpath
 
 from ...argv import UsageError, uid
 from ...output import escape
+from ...runner.metrics import Counter
 from ...runner.tool import Tool
 
 TYPE_CHECKING = False
@@ -165,6 +166,9 @@ class FileAudit(Tool):
         self.watched = watch_set(args.watch or default_watch())
         self.min_level = SEVERITIES.index(args.min_severity.upper())
         self.exclude = [c.encode(errors="surrogateescape")[:15] for c in args.exclude_comm or ()]
+        self.m_changes = Counter("bpfkit_fileaudit_changes_total",
+                                 "changes to watched files, by operation, severity and result",
+                                 ["op", "severity", "result"])
 
     def configure(self, obj: BPFObject) -> None:
         args, ro = self.args, obj.rodata
@@ -214,6 +218,14 @@ class FileAudit(Tool):
 
     def event_kind(self, ev: Any) -> str:
         return ev.op.name.removeprefix("FA_").lower()
+
+    def metrics(self) -> list[Any]:
+        return [self.m_changes]
+
+    def observe(self, ev: Any) -> None:
+        j = self._judge(ev)
+        if j is not None:
+            self.m_changes.inc((j[0].lower(), j[3].lower(), "ok" if ev.result >= 0 else "failed"))
 
     def row(self, ev: Any) -> tuple[Any, ...] | None:
         j = self._judge(ev)

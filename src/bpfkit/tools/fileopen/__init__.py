@@ -6,6 +6,7 @@ import errno
 
 from ...argv import milliseconds, pid, uid
 from ...output import escape, fit
+from ...runner.metrics import Histogram
 from ...runner.tool import Tool
 
 TYPE_CHECKING = False
@@ -52,6 +53,8 @@ class FileOpen(Tool):
         if args.name is None:
             self.keep = None  # no per-event filter call at all
         self.timestamp = args.timestamp
+        self.m_latency = Histogram("bpfkit_fileopen_latency_seconds", "time from open entry to return",
+                                   [1e-6 * 2**i for i in range(0, 24, 2)], ["result"])
 
     def configure(self, obj: BPFObject) -> None:
         args, ro = self.args, obj.rodata
@@ -74,6 +77,12 @@ class FileOpen(Tool):
 
     def event_kind(self, ev: Any) -> str:
         return "open" if ev.ret >= 0 else "open-failed"
+
+    def metrics(self) -> list[Any]:
+        return [self.m_latency]
+
+    def observe(self, ev: Any) -> None:
+        self.m_latency.observe(ev.latency_ns / 1e9, ("ok" if ev.ret >= 0 else "failed",))
 
     def keep(self, ev: Any) -> bool:  # type: ignore[override]
         return self.name_filter is None or self.name_filter in ev.path

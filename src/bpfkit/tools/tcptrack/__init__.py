@@ -10,6 +10,7 @@ from _socket import AF_INET, AF_INET6, inet_ntop
 
 from ...argv import UsageError, pid, port
 from ...output import escape
+from ...runner.metrics import Counter
 from ...runner.tool import Tool
 
 TYPE_CHECKING = False
@@ -97,6 +98,10 @@ class TcpTrack(Tool):
             raise UsageError("--alerts-only with no alert ports (--alert-ports '') would print nothing")
         if not args.alerts_only:
             self.keep = None  # no per-event filter call at all
+        self.m_conns = Counter("bpfkit_tcp_connections_total",
+                               "TCP connections seen, by direction and result", ["direction", "result"])
+        self.m_bytes = Counter("bpfkit_tcp_bytes_total", "payload bytes of closed connections", ["direction"])
+        self.m_alerts = Counter("bpfkit_tcp_alerts_total", "connections on an alert port, by port", ["port"])
 
     def configure(self, obj: BPFObject) -> None:
         args, ro = self.args, obj.rodata
@@ -124,6 +129,25 @@ class TcpTrack(Tool):
 
     def event_kind(self, ev: Any) -> str:
         return EVENTS[ev.kind.name][1]
+
+    def metrics(self) -> list[Any]:
+        return [self.m_conns, self.m_bytes, self.m_alerts]
+
+    def observe(self, ev: Any) -> None:
+        kind = ev.kind.name
+        direction = "inbound" if ev.origin.name == "TT_PASSIVE" else "outbound"
+        if kind == "TT_CONNECT":
+            self.m_conns.inc((direction, "established"))
+        elif kind == "TT_ACCEPT":
+            self.m_conns.inc((direction, "accepted"))
+        elif kind == "TT_CONNECT_FAIL":
+            self.m_conns.inc((direction, errno_name(ev.error) or "failed"))
+        elif kind == "TT_CLOSE":
+            self.m_bytes.inc(("sent",), ev.bytes_sent)
+            self.m_bytes.inc(("received",), ev.bytes_received)
+        if kind != "TT_CLOSE" and self.alert(ev):
+            port = ev.sport if ev.origin.name == "TT_PASSIVE" else ev.dport
+            self.m_alerts.inc((str(port),))
 
     def keep(self, ev: Any) -> bool:  # type: ignore[override]
         return self.alert(ev) is not None  # --alerts-only
