@@ -129,7 +129,8 @@ required = false
     assert all(v == 0 for k, v in m.items() if k.startswith("bpfkit_events_lost_total"))
     ring = 'bpfkit_hook_info{group="ring events",kind="transport",monitor="tcptrack",program="ringbuf"}'
     assert m[ring] == 1
-    assert any(k.startswith('bpfkit_bpf_program_runs_total{monitor="fileaudit"') and v > 0 for k, v in m.items())
+    runs = 'bpfkit_bpf_program_runs_total{monitor="fileaudit"'
+    assert any(k.startswith(runs) and v > 0 for k, v in m.items())
     assert m["bpfkit_process_resident_memory_bytes"] > 0
     # each monitor's own metrics
     assert m['bpfkit_tcp_connections_total{direction="outbound",result="established"}'] == 1
