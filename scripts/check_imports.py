@@ -24,7 +24,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("bpfkit.core.maps",),
     ("bpfkit.core.events",),
     ("bpfkit.core",),  # kinds, program, globals, hooks, bpfkit_h, object, build
-    ("bpfkit.argv", "bpfkit.output"),
+    ("bpfkit.argv", "bpfkit.output", "bpfkit.trace"),
     ("bpfkit.runner",),
     ("bpfkit.probes",),
     ("bpfkit.tools", "bpfkit.runobj", "bpfkit.doctor", "bpfkit.agent", "bpfkit.service"),

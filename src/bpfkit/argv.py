@@ -100,6 +100,31 @@ def milliseconds(text: str) -> float:
     return _float_in(text, 0.0, 3_600_000.0, "milliseconds from 0 to 3600000")
 
 
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def size(text: str) -> int:
+    """A file size: bytes, or with K/M/G (1024-based): 4K .. 1T."""
+    what = "a size like 100M or 1G (4K to 1024G)"
+    unit = text[-1:].upper() if text[-1:].upper() in ("K", "M", "G") else ""
+    number = text[:-1] if unit else text
+    value = _int_in(number.removesuffix("i").removesuffix("B"), 1, 1 << 40, what) * _SIZE_UNITS[unit]
+    if not 4096 <= value <= 1 << 40:
+        raise _refuse(text, what)
+    return value
+
+
+def period(text: str) -> float:
+    """A rotation period: seconds, or with s/m/h/d: 1m .. 366d."""
+    what = "a period like 30m, 1h or 1d (1m to 366d)"
+    unit = text[-1:] if text[-1:] in ("s", "m", "h", "d") else ""
+    value = _float_in(text[:-1] if unit else text, 0.0, 366 * 86400.0, what) * _TIME_UNITS[unit]
+    if not 60 <= value <= 366 * 86400:
+        raise _refuse(text, what)
+    return value
+
+
 def ring_kilobytes(text: str) -> int:
     """A ring buffer size in KiB: a power of two from 4 KiB (a page) to 1 GiB."""
     what = "a power of two of KiB from 4 to 1048576"

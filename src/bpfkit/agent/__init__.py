@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..argv import Parser, UsageError, seconds
+from ..argv import Parser, UsageError, period, seconds, size
+from ..output import Rotation
 from ..runner import Clock, Monitor, Session, output_group, parse_address, settings
 from ..runner import add_runner_arguments as _runner_options
 from ..runner.loop import Signals
@@ -43,6 +44,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="say which hooks each monitor chose")
 
 
+def _rotation(agent: dict[str, object], path: str) -> Rotation | None:
+    """[agent] rotate-size/rotate-every/rotate-keep/rotate-gzip, for every output file."""
+    try:
+        size_ = size(str(agent["rotate-size"])) if agent.get("rotate-size") else None
+        every = period(str(agent["rotate-every"])) if agent.get("rotate-every") else None
+    except Exception as exc:  # argparse's ArgumentTypeError, with the same words as the CLI
+        raise ConfigError(f"config {path}: [agent] {exc}") from None
+    if size_ is None and every is None:
+        return None
+    keep = int(agent.get("rotate-keep", 5))  # type: ignore[call-overload]
+    return Rotation(size=size_, every=every, keep=keep, gzip=bool(agent.get("rotate-gzip", False)))
+
+
 def _read_config(path: str | None) -> tuple[str, str]:
     if path is None:
         if not os.path.exists(DEFAULT_PATH):
@@ -69,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = args.metrics if args.metrics is not None else (agent.get("metrics") or None)
     metrics_addr = None if metrics in (None, "", "off") else parse_address(metrics)
     group = output_group(agent.get("output-group") or None)
+    rotate = _rotation(agent, path)
     wanted = set(args.only.split(",")) if args.only else None
     monitors = [m for m in cfg.monitors if wanted is None or m.name in wanted]
     if wanted and wanted - {m.name for m in cfg.monitors}:
@@ -99,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     outputs: dict[str | None, Output] = {}
     for mc, tool, st in built:
         dest = mc.output or combined
-        session.add(Monitor(tool, st), lambda d=dest: shared_output(outputs, d, group), json=json,
+        session.add(Monitor(tool, st), lambda d=dest: shared_output(outputs, d, group, rotate), json=json,
                     prefix="" if json else f"[{mc.name}] ", required=mc.required)
     try:
         if metrics_addr is not None:

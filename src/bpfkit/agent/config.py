@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_PATH = "/etc/bpfkit/agent.toml"
-AGENT_KEYS = {"json": bool, "output": str, "output-group": str, "metrics": str, "host": str}
+AGENT_KEYS = {"json": bool, "output": str, "output-group": str, "metrics": str, "host": str,
+              "rotate-size": str, "rotate-every": str, "rotate-keep": int, "rotate-gzip": bool}
 MONITOR_KEYS = {"enabled", "required", "args"}
 
 

@@ -124,6 +124,8 @@ class BPFObject:
              btf_custom_path: str | None = None) -> BPFObject:
         """Open a compiled object from a path or from its bytes. Nothing reaches
         the kernel until ``load()``."""
+        if btf_custom_path is None and not os.path.exists(system.VMLINUX_BTF):
+            btf_custom_path = system.shipped_btf()  # a package's minimal BTF for this kernel
         opts = libbpf.ObjectOpenOpts()
         opts.sz = ctypes.sizeof(opts)
         if name:

@@ -4,11 +4,13 @@ as aligned text or JSON lines, written once per batch."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
 
 from ..core.kernel.errors import BPFError
 from .files import open_output
+from .rotation import Rotation, Rotator
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +37,8 @@ class Output:
     BACKLOG_BYTES = 4 << 20
     WARN_EVERY = 10.0
 
-    def __init__(self, path: str | None = None, *, group: int | None = None) -> None:
+    def __init__(self, path: str | None = None, *, group: int | None = None,
+                 rotation: Rotation | None = None) -> None:
         self.path, self.group = path, group
         self.lost_lines = 0  # lines that could not be written, ever
         self.failed_writes = 0
@@ -44,6 +47,9 @@ class Output:
         self._failing: str | None = None  # the error while writes fail
         self._last_warn = 0.0
         self._fd, self.fresh = self._open()
+        self._rotator: Rotator | None = None
+        if rotation is not None and path is not None and stat.S_ISREG(os.fstat(self._fd).st_mode):
+            self._rotator = Rotator(path, rotation, os.fstat(self._fd).st_size)
 
     def _open(self) -> tuple[int, bool]:
         if self.path is None:
@@ -75,7 +81,22 @@ class Output:
         if self._failing is not None:
             self._warn(f"writing to {self._name()} again ({self.lost_lines} lines lost in all)")
             self._failing = None
+        if self._rotator is not None and self._rotator.wrote(len(data)):
+            self._rotate()
         return True
+
+    def _rotate(self) -> None:
+        """Built-in rotation: between two whole-line writes, so nothing splits."""
+        assert self._rotator is not None
+        try:
+            self._rotator.rotate()
+            new, self.fresh = self._open()
+        except (OSError, BPFError) as exc:
+            self._warn(f"cannot rotate {self.path}: {getattr(exc, 'strerror', None) or exc}; "
+                       "still writing to the old file")
+            return
+        old, self._fd = self._fd, new
+        os.close(old)
 
     def _failed(self, data: bytes, done: int, exc: OSError) -> None:
         self.failed_writes += 1
@@ -141,6 +162,8 @@ class Output:
         if self.path is not None:
             os.close(self._fd)
         self._fd = -1
+        if self._rotator is not None:
+            self._rotator.close()
 
 
 class TextSink:

@@ -12,6 +12,16 @@ from ..core.kernel.errors import BPFError
 from ..core.object import BPFObject
 
 FEATURES_OBJ = Path(__file__).with_name("features.bpf.o")
+
+
+def _features() -> Path | bytes:
+    """The probe object: a file, or bytes when bpfkit runs from a zip archive."""
+    if FEATURES_OBJ.is_file():
+        return FEATURES_OBJ
+    try:
+        return __loader__.get_data(str(FEATURES_OBJ))  # type: ignore[name-defined,union-attr]
+    except (OSError, AttributeError):
+        return FEATURES_OBJ
 KINDS = ["tracepoint", "raw_tp", "tp_btf", "uprobe", "uretprobe", "kprobe", "kretprobe",
          "fentry", "fexit"]
 
@@ -36,7 +46,7 @@ def libc_path() -> str:
 def probe_kind(kind: str) -> Probe:
     """Load and attach the ``probe_<kind>`` program alone."""
     try:
-        with BPFObject.open(FEATURES_OBJ) as obj:
+        with BPFObject.open(_features(), name="features") as obj:
             target = f"probe_{kind}"
             for p in obj.progs:
                 p.autoload = p.name == target

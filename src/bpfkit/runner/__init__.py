@@ -10,10 +10,10 @@ tool.py says what a monitor declares, monitor.py runs one, loop.py runs them all
 
 from __future__ import annotations
 
-from ..argv import UsageError, interval, ring_kilobytes, seconds
+from ..argv import UsageError, interval, period, ring_kilobytes, seconds, size
 from ..core.events.ringbuf import check_ring_size
 from ..core.kernel.errors import BPFError
-from ..output import Output
+from ..output import Output, Rotation
 from .clock import Clock
 from .loop import Signals
 from .monitor import Monitor, Settings
@@ -37,6 +37,13 @@ def add_runner_arguments(p: argparse.ArgumentParser, *, ring_default: int | None
                    help="append to FILE (created 0600; reopened on SIGHUP, for logrotate)")
     g.add_argument("--output-group", metavar="GROUP",
                    help="create the --output file 0640, readable by this group")
+    g.add_argument("--rotate-size", type=size, metavar="SIZE",
+                   help="rotate --output when it reaches SIZE (100M, 1G), for hosts without logrotate")
+    g.add_argument("--rotate-every", type=period, metavar="PERIOD",
+                   help="rotate --output every PERIOD (1h, 1d)")
+    g.add_argument("--rotate-keep", type=int, default=5, metavar="N",
+                   help="rotated files to keep (default 5)")
+    g.add_argument("--rotate-gzip", action="store_true", help="gzip rotated files (in the background)")
     g.add_argument("--duration", type=seconds, metavar="SECONDS",
                    help="stop after this long (0: as soon as started)")
     ring_help = (f"ring buffer size, a power of two (default {ring_default})" if ring_default
@@ -87,10 +94,11 @@ def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
     if tool.report_every is not None:  # --interval is its report period: still look at rings often
         st.interval = min(st.interval, POLL_INTERVAL)
     metrics_addr = parse_address(getattr(args, "metrics", None))
+    rotate = rotation(args)
     signals = Signals()
     session = Session(signals)
     monitor = Monitor(tool, st)
-    session.add(monitor, lambda: Output(args.output, group=group), json=args.json)
+    session.add(monitor, lambda: Output(args.output, group=group, rotation=rotate), json=args.json)
     try:
         if metrics_addr is not None:
             from .exporter import serve  # lazy: prometheus_client only with --metrics
@@ -102,6 +110,18 @@ def run(tool_cls: type[Tool], args: argparse.Namespace) -> int:
     finally:
         session.close()
     return 0
+
+
+def rotation(args: argparse.Namespace) -> Rotation | None:
+    """The built-in rotation asked for, checked."""
+    size_, every = getattr(args, "rotate_size", None), getattr(args, "rotate_every", None)
+    if size_ is None and every is None:
+        return None
+    if args.output is None:
+        raise UsageError("--rotate-size/--rotate-every rotate an --output file: give one")
+    if not 0 <= args.rotate_keep <= 1000:
+        raise UsageError("--rotate-keep: must be 0-1000")
+    return Rotation(size=size_, every=every, keep=args.rotate_keep, gzip=args.rotate_gzip)
 
 
 def parse_address(text: str | None) -> tuple[str, int] | None:
@@ -116,4 +136,4 @@ def parse_address(text: str | None) -> tuple[str, int] | None:
 
 
 __all__ = ["DEFAULT_RING_KB", "Clock", "Monitor", "Session", "Settings", "Tool", "add_runner_arguments",
-           "output_group", "parse_address", "run", "settings"]
+           "output_group", "parse_address", "rotation", "run", "settings"]

@@ -57,7 +57,7 @@ class Monitor:
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
         tool, st = self.tool, self.settings
-        obj = self.obj = BPFObject.open(tool.object_path())
+        obj = self.obj = BPFObject.open(tool.object_source(), name=tool.name)
         rings = self.rings = tool.rings(obj)
         if st.ring_bytes is not None:
             for ring in rings:

@@ -14,7 +14,7 @@ import os
 import sys
 
 from ..core.kernel.errors import BPFError
-from ..output import Output
+from ..output import Output, Rotation
 from .loop import Loop, Signals, notify_ready, started
 from .monitor import Monitor
 
@@ -141,10 +141,11 @@ class Session:
         self.signals.close()
 
 
-def shared_output(outputs: dict[str | None, Output], path: str | None, group: int | None) -> Output:
+def shared_output(outputs: dict[str | None, Output], path: str | None, group: int | None,
+                  rotation: Rotation | None = None) -> Output:
     """One Output per destination path (monitors writing to one file share it)."""
     if path not in outputs:
-        outputs[path] = Output(path, group=group)
+        outputs[path] = Output(path, group=group, rotation=rotation if path else None)
     return outputs[path]
 
 

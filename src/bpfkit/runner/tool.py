@@ -60,6 +60,20 @@ class Tool:
         module = sys.modules[cls.__module__].__file__ or ""
         return os.path.join(os.path.dirname(module), f"{cls.name}.bpf.o")
 
+    def object_source(self) -> str | bytes:
+        """The object to open: its path, or its bytes when the tool runs from
+        a zip archive (the single-file deploy), read through the module's loader."""
+        path = self.object_path()
+        if os.path.isfile(path):
+            return path
+        get_data = getattr(getattr(sys.modules[type(self).__module__], "__loader__", None), "get_data", None)
+        if get_data is not None:
+            try:
+                return get_data(path)
+            except OSError:
+                pass
+        return path  # opening it says: no such file (build it)
+
     def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
         """Check the options (UsageError) and keep what the run needs."""
         self.args = args

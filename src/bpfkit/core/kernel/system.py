@@ -41,6 +41,23 @@ def require_privileges() -> None:
                                  errno=E.EPERM)
 
 
+# Where packages put minimal BTF files for kernels without /sys/kernel/btf/vmlinux
+# (`bpfkit build --min-btf` for each kernel named at packaging time), as RELEASE.btf.
+SHIPPED_BTF_DIRS = ("/usr/lib/bpfkit/btf", os.path.join(os.path.dirname(__file__), "..", "..", "btf"))
+
+
+def shipped_btf() -> str | None:
+    """The BTF file a package shipped for this kernel (uname -r), if any:
+    what libbpf-tools does with BTFHub archives. $BPFKIT_BTF_DIR comes first."""
+    release = os.uname().release
+    dirs = [d for d in (os.environ.get("BPFKIT_BTF_DIR"),) if d] + list(SHIPPED_BTF_DIRS)
+    for d in dirs:
+        path = os.path.join(d, f"{release}.btf")
+        if os.path.isfile(path):
+            return os.path.normpath(path)
+    return None
+
+
 def require_btf(custom_path: str | None = None) -> None:
     if custom_path:
         if not os.path.isfile(custom_path):
@@ -50,7 +67,7 @@ def require_btf(custom_path: str | None = None) -> None:
         raise BPFKernelFeatureError(
             f"this kernel has no BTF ({VMLINUX_BTF} is missing; it needs "
             "CONFIG_DEBUG_INFO_BTF=y): use a kernel with BTF, or pass a BTF file "
-            "for it (btf_custom_path=...)")
+            f"for it (btf_custom_path=..., or {SHIPPED_BTF_DIRS[0]}/{kernel_release()}.btf)")
 
 
 def kernel_release() -> str:
