@@ -104,6 +104,13 @@ def _setup_agent(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=agent.run)
 
 
+def _setup_service(p: argparse.ArgumentParser) -> None:
+    from . import service  # lazy: only the chosen subcommand is imported
+
+    service.add_arguments(p)
+    p.set_defaults(func=service.run)
+
+
 def _setup_run(p: argparse.ArgumentParser) -> None:
     from . import runobj  # lazy: only the chosen subcommand is imported
 
@@ -116,6 +123,7 @@ BUILTINS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "build": ("compile .bpf.c files to CO-RE objects (clang, vmlinux.h)", _setup_build),
     "run": ("load and attach an object, print its ring-buffer events as JSON lines", _setup_run),
     "agent": ("every monitor in one process from one config, with Prometheus metrics", _setup_agent),
+    "service": ("install a monitor or the agent as a systemd service, with log rotation", _setup_service),
 }
 
 

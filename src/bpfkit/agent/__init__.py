@@ -14,6 +14,7 @@ import os
 import sys
 
 from ..argv import Parser, UsageError, period, seconds, size
+from ..core.kernel.errors import BPFError
 from ..output import Rotation
 from ..runner import Clock, Monitor, Session, output_group, parse_address, settings
 from ..runner import add_runner_arguments as _runner_options
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"config {path}: no monitor is enabled")
     # Every monitor's options are checked (its own parser and checks) before anything starts.
     clock = Clock()
-    built = []
+    built, unavailable = [], []
     for mc in monitors:
         tool_cls = load(mc.name)
         p = Parser(prog=f"bpfkit {mc.name}")
@@ -105,12 +106,19 @@ def run(args: argparse.Namespace) -> int:
             tool = tool_cls(margs, clock)
         except UsageError as exc:
             raise ConfigError(f"config {path}: [monitors.{mc.name}] {exc}") from None
+        except BPFError as exc:  # this host lacks what it needs (a device, a module)
+            if mc.required:
+                raise
+            unavailable.append((mc.name, str(exc).splitlines()[0]))
+            continue
         if tool.report_every is not None:
             st.interval = min(st.interval, 0.1)
         st.verbose = args.verbose
         built.append((mc, tool, st))
     signals = Signals()
     session = Session(signals, host=agent.get("host") or None, agent=True)
+    for name, error in unavailable:
+        session.add_failed(name, error)
     outputs: dict[str | None, Output] = {}
     for mc, tool, st in built:
         dest = mc.output or combined
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
             session.on_started.append(start_metrics)
         session.start(verbose=args.verbose)
-        interval = min(st.interval for _, _, st in built)
+        interval = min((st.interval for _, _, st in built), default=0.1)
         session.run(interval=interval, duration=args.duration)
         session.finish()
     finally:

@@ -57,7 +57,8 @@ class Monitor:
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
         tool, st = self.tool, self.settings
-        obj = self.obj = BPFObject.open(tool.object_source(), name=tool.name)
+        src = tool.object_source()
+        obj = self.obj = BPFObject.open(src, name=tool.name if isinstance(src, bytes) else None)
         rings = self.rings = tool.rings(obj)
         if st.ring_bytes is not None:
             for ring in rings:

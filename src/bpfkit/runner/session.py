@@ -54,6 +54,13 @@ class Session:
             required: bool = True) -> None:
         self.entries.append(Entry(monitor, open_output, json=json, prefix=prefix, required=required))
 
+    def add_failed(self, name: str, error: str) -> None:
+        """A monitor that could not even be set up here (e.g. no ZFS device):
+        reported, and down in the metrics."""
+        say(f"bpfkit agent: {name} not started: {error}")
+        self.entries.append(Entry(Unavailable(name, error), lambda: Output(None),  # type: ignore[arg-type]
+                                  json=False, required=False))
+
     @property
     def running(self) -> list[Monitor]:
         return [e.monitor for e in self.entries if e.monitor.error is None]
@@ -62,6 +69,8 @@ class Session:
     def start(self, *, verbose: bool = False) -> None:
         for e in self.entries:
             m = e.monitor
+            if m.error is not None:  # never set up (add_failed)
+                continue
             try:
                 m.start()
             except BPFError as exc:
@@ -139,6 +148,17 @@ class Session:
                 except OSError:
                     pass
         self.signals.close()
+
+
+class Unavailable:
+    """Stands for a monitor that never got as far as a Monitor."""
+
+    def __init__(self, name: str, error: str) -> None:
+        self.name, self.error = name, error
+        self.obj, self.readers, self.by_kind = None, [], None
+
+    def close(self) -> None:
+        pass
 
 
 def shared_output(outputs: dict[str | None, Output], path: str | None, group: int | None,
