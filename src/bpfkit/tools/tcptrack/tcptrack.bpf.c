@@ -189,15 +189,20 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 		return 0;
 	}
 	if (newstate == TCP_SYN_RECV) {
+		/* The endpoint is read once ESTABLISHED: some kernels (6.1) report
+		 * SYN_RECV for the child sock before its peer address is set. */
 		struct conn n = {.start_ns = now, .origin = TT_PASSIVE};
 
-		read_endpoint(&n.ep, sk);
 		bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
 		return 0;
 	}
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
+	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
+		read_endpoint(&c->ep, sk);
+		return 0;
+	}
 	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
 		read_endpoint(&c->ep, sk);
 		if (trace_connect)
@@ -250,6 +255,8 @@ static __always_inline int on_accept(void *ctx, long ret)
 		if (!c)
 			return 0;
 	}
+	if (!c->ep.dport) /* not read yet (or read before the kernel set it) */
+		read_endpoint(&c->ep, sk);
 	set_owner(c);
 	if (trace_accept)
 		emit(ctx, TT_ACCEPT, sk, c, bpf_ktime_get_ns(), 0);
