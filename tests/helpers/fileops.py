@@ -142,8 +142,10 @@ def changes(root, place, ok=True):
         e("CHMOD", a(n("m1")), "chmod")
     assert sys_("fchmodat", place.dfd, P(n("m2")), 0o640) == 0
     e("CHMOD", a(n("m2")), "fchmodat")
-    assert sys_("fchmodat2", place.dfd, P(n("m3")), 0o604, 0) == 0
-    e("CHMOD", a(n("m3")), "fchmodat2")
+    ret = sys_("fchmodat2", place.dfd, P(n("m3")), 0o604, 0)
+    if ret != -38:  # ENOSYS: fchmodat2 came in Linux 6.6
+        assert ret == 0
+        e("CHMOD", a(n("m3")), "fchmodat2")
     fd = os.open(a(n("m4")), os.O_RDONLY)
     assert sys_("fchmod", fd, 0o644) == 0
     e("CHMOD", a(n("m4")), "fchmod")
