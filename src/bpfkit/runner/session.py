@@ -66,16 +66,34 @@ class Session:
         return [e.monitor for e in self.entries if e.monitor.error is None]
 
     # -- start -----------------------------------------------------------------------------------
-    def start(self, *, verbose: bool = False) -> None:
-        for e in self.entries:
-            m = e.monitor
-            if m.error is not None:  # never set up (add_failed)
-                continue
+    def _start_all(self) -> list[tuple[Entry, BaseException | None]]:
+        """Start every monitor; several at once in threads, so their loads
+        (the verifier runs in the kernel, outside the GIL) use every CPU."""
+        todo = [e for e in self.entries if e.monitor.error is None]
+
+        def one(e: Entry) -> tuple[Entry, BaseException | None]:
             try:
-                m.start()
-            except BPFError as exc:
-                if e.required:
-                    raise
+                e.monitor.start()
+            except BaseException as exc:  # reported per monitor below
+                return e, exc
+            return e, None
+
+        if len(todo) < 2:
+            return [one(e) for e in todo]
+        from concurrent.futures import ThreadPoolExecutor  # lazy: only sessions of several monitors
+
+        with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 2)) as pool:
+            return list(pool.map(one, todo))
+
+    def start(self, *, verbose: bool = False) -> None:
+        results = self._start_all()
+        fatal = next((exc for e, exc in results if exc is not None
+                      and (e.required or not isinstance(exc, BPFError))), None)
+        if fatal is not None:
+            raise fatal
+        for e, exc in results:
+            if exc is not None:
+                m = e.monitor
                 m.error = str(exc).splitlines()[0]
                 m.close()
                 say(f"bpfkit agent: {m.name} not started: {m.error}")
