@@ -3,13 +3,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMPS := .stamps
+CACHE  := $(HOME)/.cache/bpfkit
 
-# Every BPF program the package ships, plus the example. Test programs are
+# Every BPF program the package ships, plus the examples. Test programs are
 # built by the suite itself (tests/conftest.py), through the same builder.
 BPF_SRCS := $(shell find src/bpfkit examples -name '*.bpf.c')
 BPF_OBJS := $(BPF_SRCS:.bpf.c=.bpf.o)
 
-.PHONY: run test deps build lint bench clean
+# The library's own tests, run a second time against a newer libbpf (Debian's
+# backports build, unpacked beside the system's, never installed).
+LIBRARY_TESTS := tests/test_maps.py tests/test_ringbuf.py tests/test_perfbuf.py tests/test_attach.py \
+	tests/test_hooks.py tests/test_fdmaps.py tests/test_valuemaps.py tests/test_pinning.py \
+	tests/test_globals.py tests/test_testrun.py tests/test_errors.py tests/test_verifier_log.py \
+	tests/test_docs.py tests/test_fileopen.py
+NEWER_LIBBPF := $(CACHE)/libbpf-backports
+
+.PHONY: run test test-libbpf deps build lint bench clean
 .DEFAULT_GOAL := run
 
 # The main job: what this kernel offers, then every monitor it can run, in one
@@ -19,14 +28,31 @@ run: build
 	$(BIN)/bpfkit doctor
 	$(BIN)/bpfkit agent --metrics 127.0.0.1:9464
 
-test: build
+# The whole suite against the running kernel and the system's libbpf, then the
+# library's tests against a newer libbpf. The ZFS libraries the snapaudit tests
+# drive are fetched (not installed) first; offline, those tests skip and say why.
+test: build $(STAMPS)/test-system
+	-bash scripts/fetch-zfs-libs.sh
 	$(BIN)/python -m pytest -q tests
+	$(MAKE) --no-print-directory test-libbpf
+
+test-libbpf: build
+	@if bash scripts/apt-fetch.sh --suite backports --expect 'libbpf.so.1*' --name fetch-libbpf \
+		$(NEWER_LIBBPF) libbpf1; then \
+		lib=$$(find $(NEWER_LIBBPF)/root -name 'libbpf.so.1' | head -1); \
+		echo "library tests against $$lib" >&2; \
+		BPFKIT_LIBBPF=$$lib $(BIN)/python -m pytest -q $(LIBRARY_TESTS); \
+	else echo "no newer libbpf to test against (no backports suite reachable): skipped" >&2; fi
 
 deps: $(STAMPS)/system $(STAMPS)/venv
 
 $(STAMPS)/system: scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
 	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/test-system: scripts/install-system-deps.sh $(STAMPS)/system
+	bash scripts/install-system-deps.sh --test
+	@touch $@
 
 $(STAMPS)/venv: pyproject.toml $(STAMPS)/system
 	$(PYTHON) -m venv $(VENV)
@@ -45,16 +71,19 @@ build: deps $(BPF_OBJS)
 -include $(BPF_OBJS:=.d)
 
 lint: deps
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
+	python3 scripts/check_imports.py
 
 bench: build
-	bash scripts/install-system-deps.sh --bench
+	bash scripts/install-system-deps.sh --test --bench
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/ringbuf_throughput.py
 	$(BIN)/python bench/fileopen.py
 	$(BIN)/python bench/tcptrack.py
 	$(BIN)/python bench/fileaudit.py
+	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/snapaudit.py
 
 clean:
 	find . -name '*.bpf.o' -o -name '*.bpf.o.d' | xargs rm -f
-	rm -rf $(STAMPS) $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(STAMPS) $(VENV) build dist *.egg-info src/*.egg-info

@@ -18,7 +18,8 @@ BUDGETED_OUT = ("re", "enum", "argparse", "typing", "dataclasses", "pathlib", "s
                 "json", "threading", "ipaddress", "fnmatch", "inspect", "subprocess", "shutil", "asyncio")
 COMMAND_LINES = [["fileopen"], ["fileopen", "--pid", "1", "--min-lat-ms", "2.5", "-T"],
                  ["tcptrack", "--port", "22", "--alert-ports", "4444"],
-                 ["fileaudit", "--watch", "/etc", "--attempts"], ["run", "x.bpf.o", "--duration", "1"]]
+                 ["fileaudit", "--watch", "/etc", "--attempts"], ["run", "x.bpf.o", "--duration", "1"],
+                 ["snapaudit", "--pool", "tank", "--op", "destroy,rollback", "--attempts"]]
 
 
 def test_the_source_keeps_its_floors() -> None:

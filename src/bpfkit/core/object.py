@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno as E
 import os
+import sys
 
 from . import hooks
 from .bpfkit_h import (
@@ -363,7 +364,9 @@ class BPFObject:
 
     def detach(self) -> None:
         links = [link for p in self.progs for link in p.links if link.attached]
-        if len(links) > 1:
+        # Not at interpreter exit: a thread started then waits forever (a script
+        # that attached and never closed would hang as it ends).
+        if len(links) > 1 and not sys.is_finalizing():
             # Releasing a (syscall) tracepoint link waits for an RCU grace
             # period, ~80 ms here; released at once, the links share one.
             import threading  # lazy: only detaching several links needs threads

@@ -218,6 +218,10 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for k, v in record.items():
+        if isinstance(k, str) and not _utf8(k):  # a name used as a key (holds, props)
+            clean = _raw(k).decode("utf-8", "replace")
+            out.setdefault("_keys_b64", {})[clean] = base64.b64encode(_raw(k)).decode()
+            k = clean
         if isinstance(v, str) and not _utf8(v):
             out[k] = _raw(v).decode("utf-8", "replace")
             out[f"{k}_b64"] = base64.b64encode(_raw(v)).decode()
