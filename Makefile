@@ -83,6 +83,7 @@ bench: build
 	$(BIN)/python bench/fileaudit.py
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/snapaudit.py
+	$(BIN)/python bench/hist.py
 
 clean:
 	find . -name '*.bpf.o' -o -name '*.bpf.o.d' | xargs rm -f

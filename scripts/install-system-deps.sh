@@ -25,6 +25,7 @@ have setpriv && have unshare && have nsenter || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)   # the packages' interpreter (and tests run as uid 65534)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 have bpftool || need+=(BPFTOOL)
+deb linux-libc-dev || need+=(linux-libc-dev)   # hist/count: syscall numbers (asm/unistd_64.h)
 for arg in "$@"; do
     case "$arg" in
         --test)
@@ -39,6 +40,7 @@ for arg in "$@"; do
             have wireguard-go || need+=(wireguard-go)    # the WireGuard preset, in user space
             have wg || need+=(wireguard-tools)
             have systemd-analyze || need+=(systemd)      # the units are verified and scored
+            have bpftrace || need+=(bpftrace)            # hist: our text is compared with bpftrace's
             ;;
         --bench)
             have bpftrace || need+=(bpftrace)

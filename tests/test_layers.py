@@ -19,7 +19,9 @@ BUDGETED_OUT = ("re", "enum", "argparse", "typing", "dataclasses", "pathlib", "s
 COMMAND_LINES = [["fileopen"], ["fileopen", "--pid", "1", "--min-lat-ms", "2.5", "-T"],
                  ["tcptrack", "--port", "22", "--alert-ports", "4444"],
                  ["fileaudit", "--watch", "/etc", "--attempts"], ["run", "x.bpf.o", "--duration", "1"],
-                 ["snapaudit", "--pool", "tank", "--op", "destroy,rollback", "--attempts"]]
+                 ["snapaudit", "--pool", "tank", "--op", "destroy,rollback", "--attempts"],
+                 ["hist", "syscall", "--by", "comm", "--interval", "1"], ["hist", "runqlat"],
+                 ["count", "syscalls", "--top", "10"]]
 
 
 def test_the_source_keeps_its_floors() -> None:

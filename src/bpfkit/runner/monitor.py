@@ -125,7 +125,8 @@ class Monitor:
                 write_rows(filter(None, map(row, batch)))
 
             def write_text_report(items: list[tuple[str, dict[str, Any]]]) -> None:
-                text = "".join(t if t.endswith("\n") else t + "\n" for t, _ in items)
+                # an item with no text is for JSON only
+                text = "".join(t if t.endswith("\n") else t + "\n" for t, _ in items if t)
                 if prefix:
                     text = "".join(prefix + line for line in text.splitlines(keepends=True))
                 out.write(text)
@@ -154,7 +155,7 @@ class Monitor:
 
         def write_json_report(items: list[tuple[str, dict[str, Any]]]) -> None:
             head = {"ts": clock.now_iso(), **static}
-            write_records({**head, **rec} for _, rec in items)
+            write_records({**head, **rec} for _, rec in items if rec)
 
         self._write, self._write_report = write_json, write_json_report
         self.sink, self._envelope = sink, static
@@ -194,13 +195,13 @@ class Monitor:
     def tick(self, now: float, *, final: bool = False) -> None:
         """Write the tool's periodic report when it is due (and at the end)."""
         every = self.tool.report_every
-        if every is None or self._write_report is None:
+        if self._write_report is None or (every is None and not final):
             return
         if final or (self.next_report is not None and now >= self.next_report):
             items = self.tool.report(final)
             if items:
                 self._write_report(items)
-            while self.next_report is not None and self.next_report <= now:
+            while every is not None and self.next_report is not None and self.next_report <= now:
                 self.next_report += every
 
     def new_drops(self) -> list[tuple[str, str, int, int]]:
