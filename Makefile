@@ -18,7 +18,7 @@ LIBRARY_TESTS := tests/test_maps.py tests/test_ringbuf.py tests/test_perfbuf.py 
 	tests/test_docs.py tests/test_fileopen.py
 NEWER_LIBBPF := $(CACHE)/libbpf-backports
 
-.PHONY: run test test-libbpf deps build lint bench clean
+.PHONY: run test test-libbpf test-kernels deps build lint bench clean
 .DEFAULT_GOAL := run
 
 # The main job: what this kernel offers, then every monitor it can run, in one
@@ -43,6 +43,14 @@ test-libbpf: build
 		echo "library tests against $$lib" >&2; \
 		BPFKIT_LIBBPF=$$lib $(BIN)/python -m pytest -q $(LIBRARY_TESTS); \
 	else echo "no newer libbpf to test against (no backports suite reachable): skipped" >&2; fi
+
+# The kernel-facing tests on Debian's stock kernels (6.1; 6.12 from backports),
+# booted under qemu (TCG here), where kprobes, fentry/fexit, BPF LSM and
+# WireGuard exist: every fallback branch runs. ~15 minutes per kernel.
+# KERNELS=6.1 (or all) and ARGS="-- tests/test_hooks.py" narrow it.
+KERNELS ?= all
+test-kernels: build
+	python3 scripts/test-kernels.py --kernel $(KERNELS) $(ARGS)
 
 deps: $(STAMPS)/system $(STAMPS)/venv
 
