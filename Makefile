@@ -6,8 +6,9 @@ STAMPS := .stamps
 CACHE  := $(HOME)/.cache/bpfkit
 
 # Every BPF program the package ships, plus the examples. Test programs are
-# built by the suite itself (tests/conftest.py), through the same builder.
-BPF_SRCS := $(shell find src/bpfkit examples -name '*.bpf.c')
+# built by the suite itself (tests/conftest.py), through the same builder, and
+# so are the libbpf-tools ports (some keep types: `--keep-type`, per port).
+BPF_SRCS := $(shell find src/bpfkit examples -name '*.bpf.c' -not -path 'examples/ports/*')
 BPF_OBJS := $(BPF_SRCS:.bpf.c=.bpf.o)
 
 # The library's own tests, run a second time against a newer libbpf (Debian's
@@ -15,7 +16,7 @@ BPF_OBJS := $(BPF_SRCS:.bpf.c=.bpf.o)
 LIBRARY_TESTS := tests/test_maps.py tests/test_ringbuf.py tests/test_perfbuf.py tests/test_attach.py \
 	tests/test_hooks.py tests/test_fdmaps.py tests/test_valuemaps.py tests/test_pinning.py \
 	tests/test_globals.py tests/test_testrun.py tests/test_errors.py tests/test_verifier_log.py \
-	tests/test_docs.py tests/test_fileopen.py
+	tests/test_docs.py tests/test_fileopen.py tests/test_ports.py
 NEWER_LIBBPF := $(CACHE)/libbpf-backports
 
 .PHONY: run test test-libbpf test-kernels deps build lint bench clean

@@ -20,6 +20,7 @@ have clang-19 || need+=(CLANG)
 ldconfig -p | grep -q 'libbpf\.so\.1 ' || need+=(libbpf1)
 have make || need+=(make)
 have gcc || need+=(gcc)
+[ -f /usr/include/stdio.h ] || need+=(libc6-dev)   # gcc's Recommends, absent with --no-install-recommends
 have ip || need+=(iproute2)
 have setpriv && have unshare && have nsenter || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)   # the packages' interpreter (and tests run as uid 65534)

@@ -26,7 +26,7 @@ def examples() -> list[tuple[str, str]]:
 
 def test_every_feature_has_an_example() -> None:
     titles = {name.split("#")[0] for name, _ in examples()}
-    assert len(titles) == 11, titles
+    assert len(titles) == 23, titles
 
 
 @pytest.mark.parametrize(("name", "code"), examples(), ids=[n for n, _ in examples()])

@@ -6,7 +6,7 @@ from .core import __version__ as __version__
 # `import bpfkit.output` do not pay for modules they never touch.
 _WHERE = {
     "BPF_ANY": "kernel.uapi", "BPF_EXIST": "kernel.uapi", "BPF_NOEXIST": "kernel.uapi",
-    "MapType": "kernel.uapi", "ProgType": "kernel.uapi",
+    "AttachType": "kernel.uapi", "MapType": "kernel.uapi", "ProgType": "kernel.uapi",
     "BPFAttachError": "kernel.errors", "BPFError": "kernel.errors",
     "BPFKernelFeatureError": "kernel.errors", "BPFLoadError": "kernel.errors",
     "BPFMapFullError": "kernel.errors", "BPFNameError": "kernel.errors",
@@ -21,10 +21,32 @@ _WHERE = {
 # Earlier names that still work: a map opened from a pin or an id is a plain Map now.
 _ALIASES = {"KernelMap": "Map"}
 __all__ = [
-    "BPF_ANY", "BPF_EXIST", "BPF_NOEXIST", "BPFAttachError", "BPFError", "BPFKernelFeatureError",
-    "BPFLoadError", "BPFMapFullError", "BPFNameError", "BPFObject", "BPFPermissionError",
-    "HookChoice", "KernelMap", "Link", "Map", "MapSpec", "MapType", "PerCpuValues", "PerfBuffer",
-    "ProgType", "Program", "RingBuffer", "TestRun", "load_pinned_map", "map_by_id",
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_NOEXIST",
+    "AttachType",
+    "BPFAttachError",
+    "BPFError",
+    "BPFKernelFeatureError",
+    "BPFLoadError",
+    "BPFMapFullError",
+    "BPFNameError",
+    "BPFObject",
+    "BPFPermissionError",
+    "HookChoice",
+    "KernelMap",
+    "Link",
+    "Map",
+    "MapSpec",
+    "MapType",
+    "PerCpuValues",
+    "PerfBuffer",
+    "ProgType",
+    "Program",
+    "RingBuffer",
+    "TestRun",
+    "load_pinned_map",
+    "map_by_id",
 ]
 
 TYPE_CHECKING = False
@@ -41,7 +63,7 @@ if TYPE_CHECKING:
         BPFNameError,
         BPFPermissionError,
     )
-    from .core.kernel.uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, MapType, ProgType
+    from .core.kernel.uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, AttachType, MapType, ProgType
     from .core.links import Link
     from .core.maps import Map, MapSpec, PerCpuValues, load_pinned_map, map_by_id
     from .core.object import BPFObject

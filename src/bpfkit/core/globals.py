@@ -68,6 +68,8 @@ class GlobalSection:
         return self.names()
 
     def _var(self, name: str) -> tuple[int, Codec]:
+        if self._buf is None:
+            raise BPFError(f"{self._section} belongs to a closed object")
         try:
             return self._vars[name]
         except KeyError:
@@ -97,9 +99,11 @@ class GlobalSection:
         return {n: getattr(self, n) for n in self._vars}
 
     def close(self) -> None:
-        """Release the mapping of a live section."""
+        """Release the mapping of a live section. Any later access says the
+        object is closed (a pre-load buffer is libbpf's memory, freed then)."""
         if isinstance(self._buf, mmap.mmap):
             self._buf.close()
+        object.__setattr__(self, "_buf", None)
 
     def __repr__(self) -> str:
         return f"<{self._section} {', '.join(self._vars)}>"

@@ -24,14 +24,17 @@ if TYPE_CHECKING:
 # libbpf lines that only say that something failed, never why
 _GENERIC = ("failed to load object", "failed to load: -", "failed to prepare load attributes",
             "Retrying without BTF", "-- BEGIN PROG LOAD LOG", "-- END PROG LOAD LOG",
-            "failed to load BPF skeleton", "load bpf program failed", "BPF program load failed")
+            "failed to load BPF skeleton", "load bpf program failed", "BPF program load failed",
+            # warnings libbpf survives (a BTF it dropped), printed before the real cause
+            "BTF loading error", "BTF is optional, ignoring", "-- BEGIN BTF LOAD LOG",
+            "-- END BTF LOAD LOG", "Error loading .BTF into kernel", "Error loading ELF section .BTF")
 # (words in libbpf's line, the error class, a fix worth saying)
 _KNOWN: list[tuple[str, type[BPFError], str]] = [
     ("missing BPF prog type", BPFLoadError,
      "libbpf does not know this SEC() name: call prog.set_type() (and set_expected_attach_type()) "
      "before load, or use a section name libbpf knows"),
     ("attach program FD is not set", BPFLoadError,
-     "an freplace program needs prog.set_attach_target(target_prog_fd, 'function') before load"),
+     "an freplace program needs prog.set_attach_target('function', target_prog_fd) before load"),
     ("failed to find kernel BTF type ID", BPFKernelFeatureError,
      "this kernel has no such function to attach to (declare an alternative hook with BPFKIT_HOOKS)"),
     ("not found in kernel", BPFKernelFeatureError,
@@ -50,8 +53,11 @@ def _cause(log: str) -> str:
 
 
 def load_error(err: int, log: str, obj_name: str, progs: dict[str, Program],
-               specs: dict[str, MapSpec]) -> BPFError:
-    """The error to raise for a failed load with errno ``err`` and libbpf's ``log``."""
+               specs: dict[str, MapSpec], kept: dict[str, str] | None = None) -> BPFError:
+    """The error to raise for a failed load with errno ``err`` and libbpf's
+    ``log``. ``kept``: verifier logs libbpf wrote to buffers it was given
+    (it prints only the ones it allocated), by program name, "" for the
+    buffer every other program shared."""
     import re  # lazy: only a failed load pays for re
 
     failed = None
@@ -66,6 +72,8 @@ def load_error(err: int, log: str, obj_name: str, progs: dict[str, Program],
     m3 = re.search(r"-- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --", log, re.S)
     if m3:
         vlog = m3.group(1)
+    elif kept and failed:
+        vlog = kept.get(failed) or kept.get("", "")
     if prog is not None and prog.attach_kind.trampoline and err in (E.EPERM, ENOTSUPP, E.EOPNOTSUPP) \
             and not vlog:
         return BPFKernelFeatureError(
@@ -78,6 +86,10 @@ def load_error(err: int, log: str, obj_name: str, progs: dict[str, Program],
         return error_for(err, f"loading {obj_name} was refused: {libbpf.strerror(err)} "
                               "(kernel lockdown or kernel.unprivileged_bpf_disabled?)")
     text = cause or libbpf.strerror(err)
+    if "missing BPF prog type" in cause and re.search(r"'(tcx|netkit)/", cause):
+        return BPFLoadError(f"loading {where} failed: {text}; fix: tcx and netkit sections need "
+                            "libbpf 1.3+ (BPFKIT_LIBBPF=path picks one), or prog.set_type("
+                            "ProgType.SCHED_CLS) before load to attach it on clsact", errno=err)
     for words, cls, fix in _KNOWN:
         if words in cause:
             return cls(f"loading {where} failed: {text}; fix: {fix}", errno=err)

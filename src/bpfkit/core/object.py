@@ -219,12 +219,47 @@ class BPFObject:
         # BTF type ids as declared: libbpf zeroes them for a map it had to
         # create without BTF (queues and stacks on some kernels).
         declared = {n: spec.info() for n, spec in self._specs._items.items()}
-        with libbpf.captured_log() as log:
-            ret = lib.bpf_object__load(self._ptr)
-        if ret < 0:
-            raise load_error(-ret, "\n".join(log), self.name, self.progs._items, self._specs._items)
+        area = self._bounded_verifier_log()
+        try:
+            with libbpf.captured_log() as log:
+                ret = lib.bpf_object__load(self._ptr)
+            if ret < 0:
+                kept = {p.name: p.verifier_log for p in self.progs if p.log_level}
+                if area is not None:
+                    text = area[: area.find(b"\0")]
+                    if len(text) >= len(area) - 1:  # rotated: it starts mid-line
+                        text = (b"[the start of the verifier log did not fit in %d MiB]\n"
+                                % (len(area) >> 20)) + text.partition(b"\n")[2]
+                    kept[""] = text.decode(errors="replace")
+                raise load_error(-ret, "\n".join(log), self.name, self.progs._items, self._specs._items,
+                                 kept)
+        finally:
+            if area is not None:
+                area.close()
         self._go_live(declared)
         return self
+
+    # The end of a verifier log is where its reason is. libbpf, when it keeps
+    # the log itself, reloads with a buffer twice as big until the whole log
+    # fits: 16 MiB, 32, 64, 128 for a program past the 1M-instruction budget,
+    # one more verifier run each (17 s here). A kernel whose log rotates keeps
+    # the end in a bounded buffer in one run. Loads that succeed never use it
+    # (libbpf asks for a log only on a retry after a failure).
+    _VERIFIER_LOG_SIZE = 4 << 20
+
+    def _bounded_verifier_log(self) -> Any:
+        if not features.verifier_log_keeps_tail():
+            return None
+        import mmap  # pages are touched only by a failed load
+
+        area = mmap.mmap(-1, self._VERIFIER_LOG_SIZE)
+        view = (ctypes.c_char * len(area)).from_buffer(area)
+        addr = ctypes.addressof(view)
+        del view  # libbpf keeps the address; the mmap must stay closable
+        for prog in self.progs:
+            if not prog.log_level:  # a level asked for has its own buffer
+                lib.bpf_program__set_log_buf(prog._ptr, addr, len(area))
+        return area
 
     def _go_live(self, declared: dict[str, MapInfo]) -> None:
         """Replace the pre-load views by live ones: maps by their fds, sections by mmaps."""
@@ -422,11 +457,13 @@ class BPFObject:
         """The codec events of ``map_name`` decode with: struct ``event`` when
         named, else the type BPFKIT_RINGBUF declared, else None (raw bytes)."""
         if event is not None:
+            event = event.removeprefix("struct ").strip()
             codec = self.types.struct(event)
             if codec is None:
-                raise BPFError(f"struct {event} is not in the BTF of {self.name}: declare the ring "
-                               f"buffer with BPFKIT_RINGBUF({map_name}, SIZE, struct {event}) so "
-                               "the compiler keeps the type")
+                raise BPFError(f"struct {event} is not in the BTF of {self.name}: a struct used only "
+                               "as a local variable is left out by clang; keep it with "
+                               f"`bpfkit build --keep-type 'struct {event}'` (or declare the ring "
+                               f"buffer with BPFKIT_RINGBUF({map_name}, SIZE, struct {event}))")
             return codec
         meta = self._ring_meta(map_name)
         if meta is not None:

@@ -63,7 +63,7 @@ class Monitor:
         if st.ring_bytes is not None:
             for ring in rings:
                 obj.maps[ring].max_entries = st.ring_bytes
-            if "bpfkit_wakeup_bytes" in obj.rodata.names():
+            if ".rodata" in obj.btf.datasecs() and "bpfkit_wakeup_bytes" in obj.rodata.names():
                 obj.rodata.bpfkit_wakeup_bytes = min(st.ring_bytes // 8, MAX_WAKEUP_BYTES)
         tool.declare(obj)
         if st.perf_buffer:

@@ -121,6 +121,29 @@ def _load_trampoline(prog_type: int, attach_type: int, btf_id: int) -> int:
     return 0
 
 
+def verifier_log_keeps_tail() -> bool:
+    """Whether a verifier log that outgrows its buffer keeps its end (the
+    rotating log of Linux 6.4+) rather than its start. The end is where the
+    reason for a rejection is, so a bounded buffer is enough there; before
+    6.4 only a buffer the whole log fits in has it. Asked by loading a
+    33-instruction program with a 128-byte log: only a rotating log then
+    holds the final "processed N insns" line."""
+    def probe() -> bool:
+        insns = _RETURN_ZERO[:8] * 32 + _RETURN_ZERO[8:]
+        prog = ctypes.create_string_buffer(insns, len(insns))
+        log = ctypes.create_string_buffer(128)
+        opts = libbpf.ProgLoadOpts()
+        opts.sz = ctypes.sizeof(opts)
+        opts.log_level, opts.log_size, opts.log_buf = 1, len(log), ctypes.addressof(log)
+        fd = libbpf.lib.bpf_prog_load(ProgType.SOCKET_FILTER, b"bpfkit_probe", b"GPL", prog, 33,
+                                      ctypes.byref(opts))
+        if fd >= 0:
+            os.close(fd)
+        return b"processed 33 insns" in log.value
+
+    return bool(_once(("verifier log tail",), probe))
+
+
 def trampoline_refusal(kind: str, function: str) -> str | None:
     """Why a ``kind`` (fentry, fexit, fmod_ret, lsm) program cannot attach to
     ``function`` (an LSM hook name for lsm) here, or None when it can."""
@@ -222,5 +245,5 @@ def syscall_wrapper_prefix() -> str:
 __all__ = [
     "bpf_lsm_active", "btf_function_id", "forget", "kernel_btf", "kprobe_refusal", "kprobes_supported",
     "map_type_supported", "prog_type_supported", "raw_tracepoint_exists", "ringbuf_supported",
-    "syscall_wrapper_prefix", "tracepoint_exists", "trampoline_refusal",
+    "syscall_wrapper_prefix", "tracepoint_exists", "trampoline_refusal", "verifier_log_keeps_tail",
 ]

@@ -296,11 +296,19 @@ class Map:
                 yield kdec(raw), v
 
     def pop_all(self) -> list[tuple[Any, Any]]:
-        """Every entry, each removed in the same step as it is read: dump and
-        reset without losing an update (BPF_MAP_LOOKUP_AND_DELETE_BATCH, or
-        per key where the kernel lacks the batch). An update that comes in
-        meanwhile makes a new entry, read by the next call. syscount, biotop
-        and filetop do read-then-delete, which loses what lands in between."""
+        """Every entry, each removed in the same step as it is read
+        (BPF_MAP_LOOKUP_AND_DELETE_BATCH, or per key where the kernel lacks
+        the batch). A value a program stores with bpf_map_update_elem after
+        that step makes a new entry, read by the next call; syscount, biotop
+        and filetop read, then delete, and lose those.
+
+        Not exact for values a program changes in place through the pointer
+        bpf_map_lookup_elem gave it (``__sync_fetch_and_add(&v->count, 1)``):
+        an add between the copy and the delete is lost. For exact counts per
+        interval, swap the map out first (a slot of an ARRAY_OF_MAPS the
+        program reads its map from: the update returns only once no program
+        can still hold the old one) and pop the one swapped out, as
+        ``bpfkit count`` does."""
         kdec, ks, vs = self.key_codec.decoder(), self.key_size, self._value_bytes
         out: list[tuple[Any, Any]] = []
         chunk = max(1, min(self.max_entries, 4096))
