@@ -7,9 +7,8 @@ and `bpfkit-agent.service` (every monitor, /etc/bpfkit/agent.toml). Both are
 Type=notify (READY=1 once every probe is attached), reload with SIGHUP (which
 reopens the log: logrotate's postrotate), restart on failure within start
 limits, and are hardened: the process is root only by name, its capabilities
-bounded to what the monitors use (BPF, PERFMON, DAC_READ_SEARCH for tracefs,
-NET_ADMIN for cgroup_skb, SYSLOG for kernel addresses, IPC_LOCK for perf
-buffer pages, SYS_RESOURCE for memlock on old kernels), a read-only system,
+bounded to what the monitors use (CAPABILITIES below: root owns tracefs, so
+no DAC override; LimitMEMLOCK instead of SYS_RESOURCE), a read-only system,
 no home, private /tmp, no module loading, no W+X memory (ctypes callbacks
 survive it: libffi's static trampolines), private files (UMask=0077).
 
