@@ -19,7 +19,7 @@ LIBRARY_TESTS := tests/test_maps.py tests/test_ringbuf.py tests/test_perfbuf.py 
 	tests/test_docs.py tests/test_fileopen.py tests/test_ports.py
 NEWER_LIBBPF := $(CACHE)/libbpf-backports
 
-.PHONY: run test test-libbpf test-kernels deps build lint bench clean
+.PHONY: run test test-libbpf test-kernels deps build lint bench clean deb rpm zipapp
 .DEFAULT_GOAL := run
 
 # The main job: what this kernel offers, then every monitor it can run, in one
@@ -79,6 +79,18 @@ build: deps $(BPF_OBJS)
 	$(BIN)/bpfkit build $< -o $@
 -include $(BPF_OBJS:=.d)
 
+# Packages: .deb and .rpm in this directory (`make deb && apt install ./bpfkit_*.deb`),
+# bpfkit.pyz (one file, runs with any Python 3.11+) in dist/. nfpm builds both
+# packages from packaging/nfpm.yaml. BTF_KERNELS="RELEASE=/path/to/vmlinux-btf ..."
+# also ships minimal BTF for those kernels (those without /sys/kernel/btf).
+PACKAGE := $(BIN)/python scripts/package.py
+deb: build
+	$(PACKAGE) deb --out . $(foreach k,$(BTF_KERNELS),--btf-kernel $(k))
+rpm: build
+	$(PACKAGE) rpm --out . $(foreach k,$(BTF_KERNELS),--btf-kernel $(k))
+zipapp: build
+	$(PACKAGE) zipapp --out dist
+
 lint: deps
 	$(BIN)/ruff check src tests bench examples scripts
 	python3 scripts/check_imports.py
@@ -93,7 +105,8 @@ bench: build
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/snapaudit.py
 	$(BIN)/python bench/hist.py
+	$(BIN)/python bench/deploy.py
 
 clean:
 	find . -name '*.bpf.o' -o -name '*.bpf.o.d' | xargs rm -f
-	rm -rf $(STAMPS) $(VENV) build dist *.egg-info src/*.egg-info
+	rm -rf $(STAMPS) $(VENV) build dist *.egg-info src/*.egg-info bpfkit_*.deb bpfkit-*.rpm

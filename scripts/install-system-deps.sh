@@ -38,6 +38,10 @@ for arg in "$@"; do
             [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)   # a stub resolver (not the service)
             deb systemtap-sdt-dev || need+=(systemtap-sdt-dev)   # sys/sdt.h: a USDT test binary
             have rpm || need+=(rpm)                      # checks the .rpm's files and scripts
+            # what the .deb depends on, for the /usr/bin/python3 its launcher runs (the
+            # package tests run the installed files)
+            /usr/bin/python3 -c 'import dns.message, prometheus_client, elftools' >/dev/null 2>&1 \
+                || need+=(python3-dnspython python3-prometheus-client python3-pyelftools)
             have wireguard-go || need+=(wireguard-go)    # the WireGuard preset, in user space
             have wg || need+=(wireguard-tools)
             have systemd-analyze || need+=(systemd)      # the units are verified and scored

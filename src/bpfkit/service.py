@@ -135,11 +135,17 @@ class Plan:
 
     def __init__(self, root: str) -> None:
         self.root, self.files, self.dirs, self.commands = root, {}, [], []
+        self.kept: list[str] = []  # files a package installed, which stand as they are
 
     def file(self, path: str, text: str, mode: int = 0o644) -> None:
         self.files[path] = (text, mode)
 
     def carry_out(self, dry_run: bool) -> None:
+        for path in self.kept:
+            if dry_run:
+                with open(path) as f:
+                    text = f.read()
+                print(f"--- {path} (the package's, kept)\n{text}", end="" if text.endswith("\n") else "\n")
         for d in self.dirs:
             print(f"directory {d} (0750)" if dry_run else f"created {d}", file=sys.stderr)
             if not dry_run:
@@ -170,8 +176,11 @@ class Plan:
 
 
 def _bpfkit_path() -> str:
-    """The launcher of this bpfkit: beside its interpreter (a venv, the
-    package's /usr/bin), else on PATH."""
+    """The launcher of this bpfkit: the single-file bpfkit.pyz it runs from,
+    else beside its interpreter (a venv, the package's /usr/bin), else on PATH."""
+    archive = getattr(__loader__, "archive", None)  # type: ignore[name-defined]  # a zipimporter's
+    if archive:
+        return os.path.abspath(archive)
     beside = os.path.join(os.path.dirname(sys.executable), "bpfkit")
     if os.access(beside, os.X_OK):
         return beside
@@ -180,11 +189,17 @@ def _bpfkit_path() -> str:
 
 
 def _units(plan: Plan, bpfkit: str) -> None:
+    packaged = plan.root == "" and bpfkit == "/usr/bin/bpfkit" and \
+        os.path.exists(f"{PACKAGED_UNIT_DIR}/bpfkit@.service")
     for kind, name in (("template", "bpfkit@.service"), ("agent", "bpfkit-agent.service")):
-        if plan.root == "" and os.path.exists(f"{PACKAGED_UNIT_DIR}/{name}") and bpfkit == "/usr/bin/bpfkit":
-            continue  # the package's own unit stands
-        plan.file(f"{UNIT_DIR}/{name}", unit(kind, bpfkit))
-    plan.file(LOGROTATE, logrotate_config())
+        if packaged and os.path.exists(f"{PACKAGED_UNIT_DIR}/{name}"):
+            plan.kept.append(f"{PACKAGED_UNIT_DIR}/{name}")  # the package's own unit stands
+        else:
+            plan.file(f"{UNIT_DIR}/{name}", unit(kind, bpfkit))
+    if packaged and os.path.exists(LOGROTATE):
+        plan.kept.append(LOGROTATE)  # the package's config file: the admin may have edited it
+    else:
+        plan.file(LOGROTATE, logrotate_config())
     plan.dirs.append(LOG_DIR)
 
 

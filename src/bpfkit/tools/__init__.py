@@ -23,9 +23,36 @@ def _dirs() -> list[str]:
 def _packages(here: str) -> list[str]:
     try:
         entries = list(os.scandir(here))
+    except NotADirectoryError:
+        return _zip_packages(here)
     except OSError:
         return []
     return [e.name for e in entries if e.is_dir() and os.path.exists(os.path.join(e.path, "__init__.py"))]
+
+
+def _zip_packages(here: str) -> list[str]:
+    """Tool packages inside the zip archive bpfkit runs from (the single-file
+    deploy, bpfkit.pyz), from zipimport's table of contents as pkgutil reads it
+    (pkgutil itself would import inspect: milliseconds of start-up)."""
+    import zipimport  # already loaded: it imported this module
+
+    archive = getattr(__loader__, "archive", "")  # type: ignore[name-defined]
+    prefix = os.path.relpath(here, archive) + os.sep if archive else ""
+    if not prefix:
+        return []
+    toc = getattr(zipimport, "_zip_directory_cache", {}).get(archive)  # private: may go away
+    if toc is None:
+        import zipfile  # lazy: only a zipapp whose Python lacks zipimport's cache pays for it
+
+        with zipfile.ZipFile(archive) as z:
+            toc = z.namelist()
+    found = set()
+    for name in toc:
+        if name.startswith(prefix):
+            parts = name[len(prefix):].split(os.sep)
+            if len(parts) == 2 and parts[1] in ("__init__.py", "__init__.pyc"):
+                found.add(parts[0])
+    return sorted(found)
 
 
 def names() -> list[str]:
