@@ -85,6 +85,7 @@ build: deps $(BPF_OBJS)
 # also ships minimal BTF for those kernels (those without /sys/kernel/btf).
 PACKAGE := $(BIN)/python scripts/package.py
 deb: build
+	bash scripts/install-system-deps.sh --package
 	$(PACKAGE) deb --out . $(foreach k,$(BTF_KERNELS),--btf-kernel $(k))
 rpm: build
 	$(PACKAGE) rpm --out . $(foreach k,$(BTF_KERNELS),--btf-kernel $(k))

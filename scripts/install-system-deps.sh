@@ -3,11 +3,12 @@
 # own archives as the machine's apt sources list them (no repository is added: a user's apt
 # set-up is left as it is). Idempotent: installs only what is missing, apt-get update only then.
 #
-# Usage: install-system-deps.sh [--test] [--bench]
+# Usage: install-system-deps.sh [--test] [--package] [--bench]
 #   (nothing)  build and run: clang (the newest the release's own suites offer: clang-19 on
 #              Debian 12), llvm, libbpf, bpftool, python3-venv
 #   --test     and what the test suite drives: DNS clients and stubs, a USDT test binary's
 #              header, WireGuard in user space, logrotate, rpm (to check the .rpm), strace
+#   --package  and what the .deb depends on (so dpkg -i of a package built here installs)
 #   --bench    and the yardsticks the benchmarks measure against: libbpf-tools, bpftrace
 set -euo pipefail
 
@@ -27,6 +28,11 @@ have setpriv && have unshare && have nsenter || need+=(util-linux)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 have bpftool || need+=(BPFTOOL)
 deb linux-libc-dev || need+=(linux-libc-dev)   # hist/count: syscall numbers (asm/unistd_64.h)
+# What the .deb depends on beyond the base set, for the /usr/bin/python3 its launcher runs.
+package_deps() {
+    /usr/bin/python3 -c 'import dns.message, prometheus_client, elftools' >/dev/null 2>&1 \
+        || need+=(python3-dnspython python3-prometheus-client python3-pyelftools)
+}
 for arg in "$@"; do
     case "$arg" in
         --test)
@@ -38,14 +44,14 @@ for arg in "$@"; do
             [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)   # a stub resolver (not the service)
             deb systemtap-sdt-dev || need+=(systemtap-sdt-dev)   # sys/sdt.h: a USDT test binary
             have rpm || need+=(rpm)                      # checks the .rpm's files and scripts
-            # what the .deb depends on, for the /usr/bin/python3 its launcher runs (the
-            # package tests run the installed files)
-            /usr/bin/python3 -c 'import dns.message, prometheus_client, elftools' >/dev/null 2>&1 \
-                || need+=(python3-dnspython python3-prometheus-client python3-pyelftools)
+            package_deps                                 # the package tests run the installed files
             have wireguard-go || need+=(wireguard-go)    # the WireGuard preset, in user space
             have wg || need+=(wireguard-tools)
             have systemd-analyze || need+=(systemd)      # the units are verified and scored
             have bpftrace || need+=(bpftrace)            # hist: our text is compared with bpftrace's
+            ;;
+        --package)
+            package_deps                                 # `make deb && dpkg -i bpfkit_*.deb` then works
             ;;
         --bench)
             have bpftrace || need+=(bpftrace)
