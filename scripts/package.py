@@ -190,8 +190,11 @@ def stage(work: Path, kernels: list[tuple[str, Path]]) -> Path:
     shutil.copyfile(PACKAGING / "bpfkit", launcher)
     launcher.chmod(0o755)
     # units, logrotate config, agent.toml and /var/log/bpfkit, as bpfkit itself writes them
+    # Debian and Ubuntu kernels (kernel.perf_event_paranoid 3 by default) open perf events,
+    # which tracepoint and probe attachment uses, only to CAP_SYS_ADMIN: the packaged units
+    # allow it (`bpfkit service install` on a host decides from that host's sysctl).
     run(staged_bpfkit(root, "service", "install", "agent", "--root", str(root),
-                      "--bpfkit", "/usr/bin/bpfkit"))
+                      "--bpfkit", "/usr/bin/bpfkit", "--perf-events", "sys-admin"))
     units = root / "usr/lib/systemd/system"
     units.mkdir(parents=True)
     for unit in sorted((root / "etc/systemd/system").iterdir()):

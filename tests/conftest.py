@@ -17,6 +17,12 @@ BPFKIT = [sys.executable, "-m", "bpfkit"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            missing = [f for f in mark.args if not kernel_has(f)]
+            if missing:
+                item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(missing)}: this kernel lacks "
+                                                 "it (make test-kernels runs it on Debian's stock kernel)"))
     if os.geteuid() == 0:
         return
     skip = pytest.mark.skip(reason="loads BPF programs: run as root")
@@ -27,6 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kernel: loads BPF programs into the running kernel")
+    config.addinivalue_line("markers", "needs(*features): runs only where the kernel offers them "
+                                       "(kprobe, fentry, fexit, lsm, wireguard)")
+    config.addinivalue_line("markers", "lane: one run of a monitor, in CI's second-kernel lane "
+                                       "(with every needs test: -m 'needs or lane')")
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +76,30 @@ def unescape(text: str) -> bytes:
             out += chr(int(text[i + 2:i + 6], 16)).encode()
             i += 6
     return bytes(out)
+
+
+_HAS: dict[str, bool] = {}
+
+
+def kernel_has(feature: str) -> bool:
+    """Whether this kernel offers ``feature``, as the loader decides it
+    (bpfkit.core.kernel.features): kprobe, fentry, fexit, lsm, wireguard."""
+    if feature not in _HAS:
+        from bpfkit.core.kernel import features
+
+        probes = {
+            "kprobe": lambda: features.kprobe_refusal("do_sys_openat2") is None,
+            "fentry": lambda: features.trampoline_refusal("fentry", "do_unlinkat") is None,
+            "fexit": lambda: features.trampoline_refusal("fexit", "do_unlinkat") is None,
+            "lsm": lambda: features.trampoline_refusal("lsm", "file_open") is None,
+            "wireguard": lambda: os.path.isdir("/sys/module/wireguard") or subprocess.run(
+                ["modprobe", "-n", "wireguard"], capture_output=True).returncode == 0,
+        }
+        _HAS[feature] = os.geteuid() == 0 and probes[feature]()
+    return _HAS[feature]
+
+
+def needs(*wanted: str) -> pytest.MarkDecorator:
+    """Run only where the kernel offers every feature named; elsewhere skip and
+    say so (`make test-kernels` runs these on Debian's stock kernel)."""
+    return pytest.mark.needs(*wanted)

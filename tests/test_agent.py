@@ -75,6 +75,7 @@ def ghost_object() -> None:
     build(SITE_TOOLS / "ghost" / "ghost.bpf.c")
 
 
+@pytest.mark.lane
 def test_one_agent_every_monitor_one_schema_and_metrics_that_add_up(tmp_path: Path) -> None:
     port, mport = free_port(), free_port()
     watched = tmp_path / "watched"

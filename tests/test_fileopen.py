@@ -83,6 +83,7 @@ def tree(tmp_path: Path) -> dict[str, str]:
             "new": str(tmp_path / "new.txt"), "creat": str(tmp_path / "creat.txt")}
 
 
+@pytest.mark.lane
 @pytest.mark.parametrize("transport", ["ringbuf", "perf buffer"])
 def test_every_open_reported_once_with_pid_uid_result_and_path(tree: dict[str, str], transport: str) -> None:
     plan = [("openat", tree["exists"]), ("openat", tree["missing"]), ("openat", tree["evil"]),

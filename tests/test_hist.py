@@ -16,7 +16,7 @@ import time
 import uuid
 
 import pytest
-from conftest import BPFKIT, ROOT
+from conftest import BPFKIT, ROOT, needs
 
 pytestmark = pytest.mark.kernel
 
@@ -91,6 +91,7 @@ def unmatched(records: list[dict], span: str) -> dict:
 
 
 # -- syscall spans --------------------------------------------------------------------------
+@pytest.mark.lane
 def test_ten_ms_nanosleeps_land_in_the_8_to_16_ms_bucket() -> None:
     w = Workload("nanosleep", "20", "10")
     t = Tracer("hist", "syscall", "--syscall", "nanosleep", "--pid", str(w.pid), "--by", "syscall",
@@ -424,6 +425,7 @@ def test_printer_matches_bpftrace_text_for_the_same_buckets() -> None:
 # -- wireguard (userspace wireguard-go: the outer-packet parts) --------------------------------------
 @pytest.mark.skipif(not (shutil.which("wireguard-go") and shutil.which("wg")),
                     reason="wireguard-go and wireguard-tools are not installed")
+@pytest.mark.lane
 def test_wireguard_go_handshake_round_trip_and_peer_accounting(tmp_path) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "helpers"))
     from wg_setup import WgPair
@@ -459,6 +461,7 @@ def _kernel_wireguard() -> bool:
     return bool(shutil.which("wg")) and kernel_wireguard()
 
 
+@needs("wireguard")
 def test_kernel_wireguard_packet_crypto_and_handshake_spans(tmp_path) -> None:
     """The in-kernel parts: needs a kernel with WireGuard (the multi-kernel VM
     lane boots Debian's stock kernel); skipped on this project's kernel."""

@@ -12,7 +12,7 @@ from bpfkit import BPFObject
 from bpfkit.core.kernel.errors import BPFKernelFeatureError
 from bpfkit.core.kernel.features import kprobes_supported
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.lane]  # all in the second-kernel lane
 
 
 def open_hooks(bpf_obj) -> BPFObject:

@@ -45,3 +45,22 @@ def test_output_reopen_follows_logrotate(tmp_path) -> None:
     out.write("two\n")
     out.close()
     assert (tmp_path / "log.1").read_text() == "one\n" and path.read_text() == "two\n"
+
+
+def test_size_rotation_splits_a_big_batch_at_line_boundaries(tmp_path) -> None:
+    """However many lines one write holds (a slow reader's batch), each file
+    ends at the last whole line that fits in --rotate-size."""
+    from bpfkit.output.rotation import Rotation
+
+    path = tmp_path / "o.log"
+    out = Output(str(path), rotation=Rotation(size=100, keep=50))
+    lines = [f"line {i:03}\n" for i in range(100)]  # 9 bytes each: 900 bytes in one write
+    out.write("".join(lines))
+    out.write("x" * 250 + "\n")  # one line longer than a file: whole, on its own
+    out.write("tail\n")
+    out.close()
+    files = [path, *sorted(tmp_path.glob("o.log.*"), key=lambda p: -int(p.suffix[1:]))]
+    texts = [f.read_text() for f in files[1:]] + [path.read_text()]
+    assert "".join(texts) == "".join(lines) + "x" * 250 + "\ntail\n"  # nothing lost, in order
+    assert all(t.endswith("\n") for t in texts)
+    assert [len(t) for t in texts] == [99] * 9 + [9, 251, 5]  # 11 lines a file; the long one alone

@@ -72,6 +72,7 @@ def test_lost_samples_are_counted_per_cpu(bpf_obj) -> None:
             assert len(got) == n - failed + len(cpus)
 
 
+@pytest.mark.lane
 def test_ringbuf_program_switched_to_perf_buffer(bpf_obj) -> None:
     n = 20_000
     with BPFObject.open(bpf_obj("ringbuf")) as obj:

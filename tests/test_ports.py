@@ -483,41 +483,50 @@ def test_task_iterator_lists_a_known_process(programs) -> None:
     assert len(rows) > 50
     mine = [line.split() for line in one.stdout.splitlines()]
     assert mine[0][:2] == ["TGID", "TID"]
-    assert {int(r[1]) for r in mine[1:]} == tids and len(mine) == 1 + len(tids)
+    listed = {int(r[1]) for r in mine[1:]}
+    if tuple(int(x) for x in os.uname().release.split(".")[:2]) < (6, 6):
+        # Linux 6.1's pid= (BPF_TASK_ITER_TGID) walk can stop at the group
+        # leader (task_group_seq_get_next, reworked in 6.6): the leader, at least
+        assert work.pid in listed and listed <= tids and len(mine) == 1 + len(listed)
+        return
+    assert listed == tids and len(mine) == 1 + len(tids)
     assert {r[4] for r in mine[1:]} == {"spinner", "syscaller"}
 
 
 # -- 8. histogram, printed as bpftrace prints it ----------------------------------------------------
 
 def test_syscall_latency_histogram() -> None:
+    """Every sleep once, each in the log2 slot of its own length: the kernel
+    times clock_nanosleep from entry to exit, a part of what the sleeper
+    itself times around the call, so each slot is the sleeper's own or the
+    one below (whatever an emulated machine's timers do to the lengths)."""
     sleeper = subprocess.Popen([sys.executable, "-c",
                                 "import sys, time\nsys.stdin.readline()\n"
-                                "for _ in range(30): time.sleep(0.0012)\n"
-                                "for _ in range(20): time.sleep(0.005)\n"], stdin=subprocess.PIPE)
+                                "for s in [0.0012] * 30 + [0.005] * 20:\n"
+                                "    t = time.monotonic_ns(); time.sleep(s)\n"
+                                "    print((time.monotonic_ns() - t) // 1000)\n"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         port = Port("syslat", "-p", str(sleeper.pid), "--seconds", "60", "--syscall", "clock_nanosleep")
-        assert sleeper.stdin is not None
-        sleeper.stdin.write(b"go\n")
-        sleeper.stdin.close()
-        assert sleeper.wait(timeout=20) == 0
+        out, _ = sleeper.communicate("go\n", timeout=60)
+        assert sleeper.returncode == 0
         lines = port.stop()
     finally:
         sleeper.kill()
         sleeper.wait()
     start = lines.index("@usecs[clock_nanosleep]: ")
-    buckets = {}
+    slots = []
     for line in lines[start + 1:]:
         if not line:
             break
         m = re.fullmatch(r"\[(\d+)([KM]?), (\d+)([KM]?)\)\s+(\d+) \|[@ ]{52}\|", line)
         assert m, line
         low = int(m.group(1)) * {"": 1, "K": 1024, "M": 1 << 20}[m.group(2)]
-        buckets[low] = int(m.group(5))
-    assert sum(buckets.values()) == 50                                  # every sleep, once
-    assert sum(n for low, n in buckets.items() if low < 1024) == 0      # none shorter than it slept
-    assert sum(n for low, n in buckets.items() if low >= 4096) >= 20    # the 5 ms ones
-    assert buckets.get(1024, 0) + buckets.get(2048, 0) >= 25            # most 1.2 ms ones: [1K, 4K)
-    assert buckets.get(1024, 0) > 0
+        slots += [low] * int(m.group(5))
+    own = sorted(1 << (int(us).bit_length() - 1) for us in out.split())
+    assert len(slots) == len(own) == 50                                 # every sleep, once
+    assert all(o // 2 <= k <= o for k, o in zip(sorted(slots), own, strict=True)), (slots, own)
+    assert len(set(slots)) >= 2                                         # the two lengths apart
 
 
 # -- 9. syscount: dump and reset per interval, nothing lost -----------------------------------------

@@ -140,6 +140,7 @@ ALL_OPS = [
 ]
 
 
+@pytest.mark.lane
 def test_every_operation_reported_once_with_names_and_who(libs) -> None:
     t = Tracer("--attempts", "--json", "--history-wait", "60")
     who = calls(["all"])

@@ -61,9 +61,12 @@ int on_execve(struct trace_event_raw_sys_enter *ctx)
 		if (off > LAST_ARG)
 			break;
 		n = bpf_probe_read_user_str(&e.args[off], ARG_LEN, arg);
-		if (n <= 0)
+		if (n < 0)
 			goto send;
-		off += n;
+		/* An empty argument: its NUL was copied, but Linux 6.1's
+		 * strncpy_from_user_nofault() counts it only after a character
+		 * (newer kernels return 1). */
+		off += n ? n : 1;
 		e.args_count++;
 	}
 	/* out of room (or of argument slots) with argv not at its end */

@@ -42,12 +42,16 @@ LOGROTATE = "/etc/logrotate.d/bpfkit"
 # with kptr_restrict). Root owns tracefs, so no DAC override; LimitMEMLOCK
 # covers memlock on kernels before 5.11 and perf buffer pages.
 CAPABILITIES = "CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYSLOG"
+# Debian's and Ubuntu's kernels add kernel.perf_event_paranoid levels 3 and 4
+# (their default) under which any perf event needs CAP_SYS_ADMIN, and
+# tracepoint, kprobe, uprobe and USDT programs attach through perf events.
+PERF_SYS_ADMIN = ("# kernel.perf_event_paranoid > 2 (Debian's and Ubuntu's default) opens perf events,\n"
+                  "# which tracepoint and probe attachment uses, only to CAP_SYS_ADMIN\n")
 
 _HARDENING = f"""\
 UMask=0077
 NoNewPrivileges=yes
-CapabilityBoundingSet={CAPABILITIES}
-ProtectSystem=strict
+{{caps}}ProtectSystem=strict
 ReadWritePaths={LOG_DIR} -/sys/fs/bpf
 ProtectHome=yes
 PrivateTmp=yes
@@ -74,8 +78,24 @@ LimitMEMLOCK=infinity
 """
 
 
-def unit(kind: str, bpfkit: str) -> str:
-    """The text of bpfkit@.service ("template") or bpfkit-agent.service ("agent")."""
+def perf_needs_sys_admin() -> bool:
+    """Whether this host's kernel.perf_event_paranoid is above 2 (see PERF_SYS_ADMIN)."""
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            return int(f.read()) > 2
+    except (OSError, ValueError):
+        return False
+
+
+def capability_lines(sys_admin: bool) -> str:
+    if sys_admin:
+        return f"{PERF_SYS_ADMIN}CapabilityBoundingSet={CAPABILITIES} CAP_SYS_ADMIN\n"
+    return f"CapabilityBoundingSet={CAPABILITIES}\n"
+
+
+def unit(kind: str, bpfkit: str, *, sys_admin: bool = False) -> str:
+    """The text of bpfkit@.service ("template") or bpfkit-agent.service
+    ("agent"); ``sys_admin``: for kernels whose perf events need it."""
     if kind == "template":
         head = ("Description=bpfkit %i monitor\n"
                 "Documentation=file:///usr/share/doc/bpfkit/README.md\n")
@@ -91,7 +111,7 @@ def unit(kind: str, bpfkit: str) -> str:
             f"{exec_start}"
             "ExecReload=/bin/kill -HUP $MAINPID\n"
             "Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=30s\n"
-            f"{_HARDENING}\n"
+            f"{_HARDENING.format(caps=capability_lines(sys_admin))}\n"
             "[Install]\nWantedBy=multi-user.target\n")
 
 
@@ -188,14 +208,14 @@ def _bpfkit_path() -> str:
     return os.path.abspath(here) if here else "/usr/bin/bpfkit"
 
 
-def _units(plan: Plan, bpfkit: str) -> None:
+def _units(plan: Plan, bpfkit: str, sys_admin: bool) -> None:
     packaged = plan.root == "" and bpfkit == "/usr/bin/bpfkit" and \
         os.path.exists(f"{PACKAGED_UNIT_DIR}/bpfkit@.service")
     for kind, name in (("template", "bpfkit@.service"), ("agent", "bpfkit-agent.service")):
         if packaged and os.path.exists(f"{PACKAGED_UNIT_DIR}/{name}"):
             plan.kept.append(f"{PACKAGED_UNIT_DIR}/{name}")  # the package's own unit stands
         else:
-            plan.file(f"{UNIT_DIR}/{name}", unit(kind, bpfkit))
+            plan.file(f"{UNIT_DIR}/{name}", unit(kind, bpfkit, sys_admin=sys_admin))
     if packaged and os.path.exists(LOGROTATE):
         plan.kept.append(LOGROTATE)  # the package's config file: the admin may have edited it
     else:
@@ -211,6 +231,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print what would be written and run")
     p.add_argument("--root", default="", metavar="DIR", help="write under DIR instead of / (packaging)")
     p.add_argument("--bpfkit", metavar="PATH", help="the bpfkit command the units run (default: this one)")
+    p.add_argument("--perf-events", choices=("auto", "sys-admin", "perfmon"), default="auto",
+                   help="what perf events need on the target: CAP_SYS_ADMIN (Debian's and Ubuntu's "
+                        "kernel.perf_event_paranoid 3) or CAP_PERFMON; auto: as on this host")
 
 
 REMAINDER = "..."  # argparse.REMAINDER, without importing argparse for it
@@ -224,11 +247,11 @@ def _own_flags(args: argparse.Namespace) -> list[str]:
         opt = rest.pop(0)
         if opt == "--dry-run":
             args.dry_run = True
-        elif opt in ("--root", "--bpfkit") and rest:
-            setattr(args, opt[2:], rest.pop(0))
-        elif opt.startswith(("--root=", "--bpfkit=")):
+        elif opt in ("--root", "--bpfkit", "--perf-events") and rest:
+            setattr(args, opt[2:].replace("-", "_"), rest.pop(0))
+        elif opt.startswith(("--root=", "--bpfkit=", "--perf-events=")):
             name, _, value = opt[2:].partition("=")
-            setattr(args, name, value)
+            setattr(args, name.replace("-", "_"), value)
         elif opt != "--" or out:
             out.append(opt)
     return out
@@ -256,7 +279,10 @@ def run(args: argparse.Namespace) -> int:
                 pass
         plan.carry_out(args.dry_run)
         return 0
-    _units(plan, args.bpfkit or _bpfkit_path())
+    if args.perf_events not in ("auto", "sys-admin", "perfmon"):
+        raise UsageError(f"--perf-events: auto, sys-admin or perfmon, not {args.perf_events!r}")
+    sys_admin = perf_needs_sys_admin() if args.perf_events == "auto" else args.perf_events == "sys-admin"
+    _units(plan, args.bpfkit or _bpfkit_path(), sys_admin)
     if what == "agent":
         if args.options:
             raise UsageError(f"the agent takes its options from {CONF_DIR}/agent.toml")

@@ -46,15 +46,16 @@ class Side:
         _run(*ns, "ip", "link", "set", "lo", "up")
         _run(*ns, "ip", "addr", "add", f"{self.under}/24", "dev", self.veth)
         _run(*ns, "ip", "link", "set", self.veth, "up")
+        log = open(self.key.with_name(f"{self.wg}.log"), "w+")  # noqa: SIM115 (read on failure)
         self.daemon = subprocess.Popen([*ns, "wireguard-go", "-f", self.wg], env=ENV,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=log, stderr=subprocess.STDOUT)
         sock = f"/var/run/wireguard/{self.wg}.sock"
-        for _ in range(300):
-            if os.path.exists(sock):
-                break
+        t0 = time.monotonic()  # Go starts slowly on an emulated CPU: wait as long as it runs
+        while not os.path.exists(sock):
+            if self.daemon.poll() is not None or time.monotonic() - t0 > 60:
+                log.seek(0)
+                raise RuntimeError(f"wireguard-go did not start: {log.read().strip()[-500:]}")
             time.sleep(0.01)
-        else:
-            raise RuntimeError("wireguard-go did not start")
 
     def peer_with(self, other: Side) -> None:
         ns = self.ns

@@ -47,8 +47,11 @@ def test_sighup_during_start_up_does_not_kill(tmp_path: Path) -> None:
     proc = subprocess.Popen([*BPFKIT, "fileaudit", "--watch", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT)
     try:
+        # The HUP goes the moment the handler is in (however slow the machine:
+        # an emulated one takes far longer to get there), long before attach.
         t0 = time.monotonic()
-        while not _hup_handled(proc.pid) and time.monotonic() - t0 < 0.04:
+        while not _hup_handled(proc.pid):
+            assert proc.poll() is None and time.monotonic() - t0 < 60, proc.stderr.read()
             time.sleep(0.001)
         proc.send_signal(signal.SIGHUP)
         banner = proc.stderr.readline()
@@ -68,13 +71,25 @@ def _as_nobody_with(caps: str, *argv: str) -> list[str]:
     return [*NOBODY, f"--inh-caps={caps}", f"--ambient-caps={caps}", *BPFKIT, *argv]
 
 
+@pytest.mark.lane
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
 def test_cap_bpf_perfmon_and_dac_read_search_suffice(tmp_path: Path) -> None:
-    """What the README says a non-root user needs really is enough."""
+    """What the README says a non-root user needs really is enough (plus, on
+    Debian's and Ubuntu's kernel.perf_event_paranoid 3, CAP_SYS_ADMIN: said
+    in one line when it is missing)."""
+    caps = "+bpf,+perfmon,+dac_read_search"
+    if int(Path("/proc/sys/kernel/perf_event_paranoid").read_text()) > 2:
+        r = subprocess.run(_as_nobody_with(caps, "fileopen", "--duration", "0"), capture_output=True,
+                           text=True, cwd=ROOT, stdin=subprocess.DEVNULL)
+        lines = r.stderr.strip().splitlines()
+        if r.returncode != 0:  # Debian's patch (a mainline kernel treats 3 as 2)
+            assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+            assert "kernel.perf_event_paranoid is" in lines[0] and "CAP_SYS_ADMIN" in lines[0], lines[0]
+            caps += ",+sys_admin"
     os.chmod(tmp_path, 0o777)
     out = tmp_path / "events.jsonl"
     gen = generate(50, path=str(ROOT / "README.md"))
-    proc = subprocess.Popen(_as_nobody_with("+bpf,+perfmon,+dac_read_search", "fileopen", "--comm", COMM,
+    proc = subprocess.Popen(_as_nobody_with(caps, "fileopen", "--comm", COMM,
                                             "--json", "--output", str(out)),
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT)
     try:

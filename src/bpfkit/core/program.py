@@ -7,7 +7,7 @@ import errno as E
 import os
 
 from .kernel import features, libbpf, perf, system
-from .kernel.errors import BPFAttachError, BPFError, BPFKernelFeatureError, error_for
+from .kernel.errors import BPFAttachError, BPFError, BPFKernelFeatureError, BPFPermissionError, error_for
 from .kernel.pins import pin_fd, unpin
 from .kinds import AttachKind, kind_of_section
 from .links import SOCKMAP_ATTACH, Attachment, Link, ifindex, prog_attach, read_iter, socket_attach, tc_attach
@@ -379,6 +379,11 @@ class Program:
             return BPFKernelFeatureError(
                 f"cannot attach {kind} program {self.name!r} to {target}: "
                 f"{libbpf.strerror(err)} (BPF trampolines are not available here)", errno=err)
+        if err in (E.EACCES, E.EPERM) and family in ("tracepoint", "kprobe", "uprobe", "perf_event"):
+            why = system.perf_events_restricted()
+            if why:
+                return BPFPermissionError(f"cannot attach {kind} program {self.name!r} to {target}: "
+                                          f"{why}", errno=err)
         detail = next((line.strip() for line in reversed(log) if line.strip()), "")
         msg = f"cannot attach {kind} program {self.name!r} to {target}: {libbpf.strerror(err)}"
         if detail:

@@ -44,6 +44,12 @@ class Rotator:
             return True
         return self.due is not None and time.monotonic() >= self.due
 
+    def postpone(self) -> None:
+        """A rotation failed: the next try comes after another file's worth."""
+        self.written = 0
+        if self.rule.every:
+            self.due = time.monotonic() + self.rule.every
+
     def rotate(self) -> None:
         """Shift FILE.k(.gz) -> FILE.k+1(.gz), FILE -> FILE.1 (the caller then
         opens a new FILE); compress FILE.1 in the background when asked."""

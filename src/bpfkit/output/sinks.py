@@ -71,19 +71,40 @@ class Output:
             data = b"".join(self._backlog) + data
             self._backlog.clear()
             self._backlog_size = 0
-        view, done = memoryview(data), 0
-        try:
-            while done < len(data):
-                done += os.write(self._fd, view[done:])
-        except OSError as exc:
-            self._failed(data, done, exc)
-            return False
-        if self._failing is not None:
-            self._warn(f"writing to {self._name()} again ({self.lost_lines} lines lost in all)")
-            self._failing = None
-        if self._rotator is not None and self._rotator.wrote(len(data)):
-            self._rotate()
+        view, start = memoryview(data), 0
+        while start < len(data):
+            end, done = self._chunk_end(data, start), 0
+            try:
+                while start + done < end:
+                    done += os.write(self._fd, view[start + done:end])
+            except OSError as exc:
+                self._failed(data[start:], done, exc)
+                return False
+            if self._failing is not None:
+                self._warn(f"writing to {self._name()} again ({self.lost_lines} lines lost in all)")
+                self._failing = None
+            if self._rotator is not None and self._rotator.wrote(end - start):
+                self._rotate()
+            start = end
         return True
+
+    def _chunk_end(self, data: bytes, start: int) -> int:
+        """Where the next write stops: the end, or with rotation by size the
+        last whole line that fits in the current file (at least one line), so
+        a file ends near --rotate-size however many lines a batch holds."""
+        rot = self._rotator
+        if rot is None or rot.rule.size is None:
+            return len(data)
+        room = rot.rule.size - rot.written
+        if len(data) - start <= room:
+            return len(data)
+        cut = data.rfind(b"\n", start, start + max(room, 0)) + 1
+        if cut > start:
+            return cut
+        if rot.written > 0:  # not even the next line fits: it starts the next file
+            self._rotate()
+            return self._chunk_end(data, start)
+        return data.find(b"\n", start) + 1 or len(data)  # a line longer than a file: whole
 
     def _rotate(self) -> None:
         """Built-in rotation: between two whole-line writes, so nothing splits."""
@@ -94,6 +115,7 @@ class Output:
         except (OSError, BPFError) as exc:
             self._warn(f"cannot rotate {self.path}: {getattr(exc, 'strerror', None) or exc}; "
                        "still writing to the old file")
+            self._rotator.postpone()  # try again after another file's worth, not at every line
             return
         old, self._fd = self._fd, new
         os.close(old)

@@ -5,13 +5,15 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+#define TCX_NEXT_ -1 /* enum tcx_action_base: not in vmlinux.h of kernels before 6.6 */
+
 __u64 packets;
 
 SEC("tcx/ingress")
 int count_in(struct __sk_buff *skb)
 {
 	__sync_fetch_and_add(&packets, 1);
-	return TCX_NEXT;
+	return TCX_NEXT_;
 }
 
 char LICENSE[] SEC("license") = "GPL";

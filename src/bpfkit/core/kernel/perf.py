@@ -8,7 +8,7 @@ import ctypes
 import os
 import struct
 
-from . import libbpf
+from . import libbpf, system
 from .errors import BPFError, error_for
 
 # include/uapi/linux/perf_event.h
@@ -49,6 +49,8 @@ def perf_event_open(attr_bytes: bytes, *, pid: int = -1, cpu: int = -1, what: st
     if fd < 0:
         err = ctypes.get_errno()
         hint = " (no such hardware counter here: a VM often has none; try cpu-clock)" if err == 2 else ""
+        if err in (1, 13) and (why := system.perf_events_restricted()):  # EPERM, EACCES
+            hint = f" ({why})"
         raise error_for(err, f"cannot open the {what} on CPU {cpu}: {libbpf.strerror(err)}{hint}")
     return fd
 

@@ -35,6 +35,25 @@ def has_bpf_privileges() -> bool:
     return bool(caps >> CAP_BPF & 1 and caps >> CAP_PERFMON & 1)
 
 
+def perf_events_restricted() -> str | None:
+    """Why perf_event_open(2) is closed to this process though it has
+    CAP_PERFMON, or None. Debian's and Ubuntu's kernels add levels 3 and 4 to
+    kernel.perf_event_paranoid (their default) that need CAP_SYS_ADMIN for
+    any perf event; tracepoint, kprobe, uprobe and USDT programs attach
+    through one. (A mainline kernel treats 3 as 2: the caller asks only
+    after a refusal.)"""
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            level = int(f.read())
+    except (OSError, ValueError):
+        return None
+    if level <= 2 or effective_caps() >> CAP_SYS_ADMIN & 1:
+        return None
+    return (f"kernel.perf_event_paranoid is {level}, which on Debian and Ubuntu kernels opens perf "
+            "events (tracepoint, kprobe, uprobe and USDT attachment) only to CAP_SYS_ADMIN: run as "
+            "full root, or set the sysctl to 2")
+
+
 def require_privileges() -> None:
     if not has_bpf_privileges():
         raise BPFPermissionError(f"loading BPF programs needs {PRIVILEGES}: run it with sudo",

@@ -211,7 +211,11 @@ static __always_inline __u32 user_str(__u8 *tail, __u32 off, __u64 src, __u32 ca
 	/* `cap` is a constant at every call site */
 	if (src)
 		n = bpf_probe_read_user_str(&tail[soff(off)], cap, (void *)src);
-	if (n <= 0) {
+	if (n == 0) { /* "": Linux 6.1 does not count the NUL of an empty string (newer: 1) */
+		tail[soff(off)] = 0;
+		return 0;
+	}
+	if (n < 0) {
 		tail[soff(off)] = 0;
 		if (src) {
 			*flags |= SA_READ_FAULT;
