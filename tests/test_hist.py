@@ -16,7 +16,7 @@ import time
 import uuid
 
 import pytest
-from conftest import BPFKIT, ROOT, needs
+from conftest import BPFKIT, ROOT, kernel_has, needs
 
 pytestmark = pytest.mark.kernel
 
@@ -30,7 +30,11 @@ class Tracer:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen([*BPFKIT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True)
+        self.verbose: list[str] = []  # --verbose: the hooks chosen, said before the banner
         banner = self.proc.stderr.readline()
+        while "--verbose" in args and banner.startswith("hist: "):
+            self.verbose.append(banner.strip())
+            banner = self.proc.stderr.readline()
         if banner.strip() not in BANNERS:
             self.proc.kill()
             raise AssertionError(banner + self.proc.stderr.read())
@@ -425,6 +429,7 @@ def test_printer_matches_bpftrace_text_for_the_same_buckets() -> None:
 # -- wireguard (userspace wireguard-go: the outer-packet parts) --------------------------------------
 @pytest.mark.skipif(not (shutil.which("wireguard-go") and shutil.which("wg")),
                     reason="wireguard-go and wireguard-tools are not installed")
+@pytest.mark.skipif(not os.path.exists("/dev/net/tun"), reason="no /dev/net/tun (a VM's minimal /dev)")
 @pytest.mark.lane
 def test_wireguard_go_handshake_round_trip_and_peer_accounting(tmp_path) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "helpers"))
@@ -473,6 +478,8 @@ def test_kernel_wireguard_packet_crypto_and_handshake_spans(tmp_path) -> None:
     t = None
     try:
         t = Tracer("hist", "wireguard", "--iface", pair.wg, "--json", "--verbose")
+        best = "wg_xmit_fentry (fentry)" if kernel_has("fentry") else "wg_xmit_kprobe (kprobe)"
+        assert f"hist: wg_tx: {best}" in t.verbose, t.verbose  # the module's functions, by BTF
         pair.send(10)
         time.sleep(0.5)
         recs = t.records()

@@ -8,7 +8,8 @@
 #include <bpf/bpf_core_read.h> /* BPF_KSYSCALL reads the arguments with it */
 
 __u32 target_tgid = 0;
-__u64 kprobe_hits, kretprobe_hits, ksyscall_hits, fentry_hits, fexit_hits, fexit_ret, lsm_hits;
+__u64 kprobe_hits, kretprobe_hits, ksyscall_hits, fentry_hits, fexit_hits, lsm_hits;
+long fexit_ret; /* do_unlinkat's return: -errno */
 
 static __always_inline bool mine(void)
 {
