@@ -34,7 +34,7 @@ SEC("fentry/do_unlinkat")
 int BPF_PROG(on_fentry) { if (mine()) __sync_fetch_and_add(&fentry_hits, 1); return 0; }
 
 SEC("fexit/do_unlinkat")
-int BPF_PROG(on_fexit, int dfd, struct filename *name, long ret)
+int BPF_PROG(on_fexit, int dfd, struct filename *name, int ret) /* do_unlinkat returns int */
 {
 	if (mine()) {
 		__sync_fetch_and_add(&fexit_hits, 1);
