@@ -113,6 +113,7 @@ bench: build
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/snapaudit.py
 	$(BIN)/python bench/hist.py
+	$(BIN)/python bench/dnswatch.py
 	$(BIN)/python bench/deploy.py
 
 clean:

@@ -40,7 +40,7 @@ for arg in "$@"; do
             have strace || need+=(strace)
             have dig || need+=(bind9-dnsutils)           # dnswatch: dig's UDP and TCP clients
             have musl-gcc || need+=(musl-tools)          # dnswatch: a static musl resolver
-            have go || need+=(golang-go)                 # dnswatch: Go's own resolver
+            have go || [ -x /usr/lib/go/bin/go ] || need+=(golang-go)   # dnswatch: Go's own resolver
             [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)   # a stub resolver (not the service)
             deb systemtap-sdt-dev || need+=(systemtap-sdt-dev)   # sys/sdt.h: a USDT test binary
             have rpm || need+=(rpm)                      # checks the .rpm's files and scripts

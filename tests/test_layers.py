@@ -21,7 +21,8 @@ COMMAND_LINES = [["fileopen"], ["fileopen", "--pid", "1", "--min-lat-ms", "2.5",
                  ["fileaudit", "--watch", "/etc", "--attempts"], ["run", "x.bpf.o", "--duration", "1"],
                  ["snapaudit", "--pool", "tank", "--op", "destroy,rollback", "--attempts"],
                  ["hist", "syscall", "--by", "comm", "--interval", "1"], ["hist", "runqlat"],
-                 ["count", "syscalls", "--top", "10"]]
+                 ["count", "syscalls", "--top", "10"],
+                 ["dnswatch", "--qtype", "A,AAAA", "--name", "example.com", "--failed", "--ports", "53,5353"]]
 
 
 def test_the_source_keeps_its_floors() -> None:
