@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpfkit.core.hooks import HookGroup, choose
+from bpfkit.core.hooks import HookGroup, choose, restrict
 from bpfkit.core.kernel.errors import BPFKernelFeatureError
 
 
@@ -76,3 +76,21 @@ def test_a_group_switched_off_by_hand_is_left_alone() -> None:
     p["a"].autoload = p["b"].autoload = False
     assert choose([HookGroup("g", ["a", "b"])], p) == {}
     assert not p["b"].autoload
+
+
+def test_a_forced_kind_keeps_its_alternatives_alone_and_shared_programs_stay() -> None:
+    """--hooks tracepoint on tcptrack's shape: "connect" loses its fentry and
+    kprobe alternatives, the tp_btf program "state" also uses stays on."""
+    p = progs(FakeProgram("state", "tp_btf"), FakeProgram("cf", "fentry"), FakeProgram("cx", "fexit"),
+              FakeProgram("ck", "kprobe"), FakeProgram("acc_f", "fentry"), FakeProgram("acc_t", "tracepoint"))
+    groups = [HookGroup("state", ["state"]), HookGroup("connect", ["cf+cx", "ck", "state"]),
+              HookGroup("accept", ["acc_f", "acc_t"])]
+    kept = restrict(groups, p, frozenset({"tracepoint", "tp_btf"}))
+    assert {g: k.alternatives for g, k in kept.items()} == {
+        "state": [("state",)], "connect": [("state",)], "accept": [("acc_t",)]}
+    assert {n for n, q in p.items() if q.autoload} == {"state", "acc_t"}
+    choices = choose(kept.values(), p)
+    assert {g: c.program for g, c in choices.items()} == {"state": "state", "connect": "state",
+                                                          "accept": "acc_t"}
+    with pytest.raises(ValueError, match="'accept' has no alternative made of kprobe programs"):
+        restrict(groups[2:], p, frozenset({"kprobe"}))

@@ -12,8 +12,10 @@ At load, each group keeps its first alternative whose hooks this kernel offers
 switches the others off, as libbpf-tools does by hand with fentry_can_attach()
 / kprobe_exists() / tracepoint_exists(). A program shared by two groups is
 loaded when either keeps it. ``obj.chosen_hooks`` says what was kept and why
-the others were not. A group none of whose programs was set to load when
-load began (switched off by hand) is left alone.
+the others were not. ``obj.restrict_hooks(kinds)`` forces a kind of hook (a
+tool's --hooks): only the alternatives made of those kinds stay. A group none
+of whose programs was set to load when load began (switched off by hand) is
+left alone.
 """
 
 from __future__ import annotations
@@ -114,4 +116,24 @@ def choose(groups: Iterable[HookGroup], progs: dict[str, Program]) -> dict[str, 
     return choices
 
 
-__all__ = ["HookChoice", "HookGroup", "choose", "refusal"]
+def restrict(groups: Iterable[HookGroup], progs: dict[str, Program],
+             kinds: frozenset[str]) -> dict[str, HookGroup]:
+    """Each group with only its alternatives made of programs of ``kinds`` (a
+    forced choice, like a tool's --hooks), and the programs no group can keep
+    any more switched off. A group left with no alternative is a ValueError."""
+    groups = [g for g in groups if any(progs[n].autoload for n in g.programs())]  # as choose()
+    kept: dict[str, HookGroup] = {}
+    for g in groups:
+        alts = [a for a in g.alternatives if all(progs[n].kind in kinds for n in a)]
+        if not alts:
+            raise ValueError(f"hook group {g.name!r} has no alternative made of "
+                             f"{'/'.join(sorted(kinds))} programs")
+        kept[g.name] = HookGroup(g.name, alts, optional=g.optional)
+    keep = {n for g in kept.values() for n in g.programs()}
+    for g in groups:  # a program of a dropped alternative may still be another group's
+        for n in g.programs() - keep:
+            progs[n].autoload = False
+    return kept
+
+
+__all__ = ["HookChoice", "HookGroup", "choose", "refusal", "restrict"]

@@ -39,7 +39,7 @@ from .program import Program
 
 TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
     from .codecs.types import Codec
@@ -303,6 +303,15 @@ class BPFObject:
         for name in decl.programs():
             self.progs[name]  # unknown names fail here, with the known ones listed
         self._hook_groups[group] = decl
+
+    def restrict_hooks(self, kinds: Iterable[str]) -> None:
+        """Before load, after any declare_hooks(): keep, in every hook group,
+        only the alternatives made of programs of these kinds (``{"fentry",
+        "fexit"}``; Program.kind names them), so the loader picks among those
+        alone and says so when this kernel offers none. ValueError: a group
+        has no alternative of these kinds."""
+        self._hook_groups.update(hooks.restrict(self._declared_hooks().values(), self.progs._items,
+                                                frozenset(kinds)))
 
     def _declared_hooks(self) -> dict[str, hooks.HookGroup]:
         groups: dict[str, hooks.HookGroup] = {}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ..argv import UsageError
+
 TYPE_CHECKING = False  # typing: imported only for type checkers (start-up)
 if TYPE_CHECKING:
     import argparse
@@ -42,6 +44,9 @@ class Tool:
     # Hook alternatives, best first (see core.hooks): group -> alternatives, each
     # a program or "a+b" programs needed together. The same as BPFKIT_HOOKS().
     hooks: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # --hooks CHOICE (see add_hooks_argument): the kinds of program each choice
+    # keeps in every hook group (BPFObject.restrict_hooks). Best first.
+    hook_kinds: ClassVar[dict[str, frozenset[str]]] = {}
     # Programs this kernel may lack the hook of (open(2) on arm64, a newer
     # syscall): each an optional group of its own, switched off when missing.
     optional_programs: ClassVar[tuple[str, ...]] = ()
@@ -53,6 +58,13 @@ class Tool:
     @classmethod
     def add_arguments(cls, p: argparse.ArgumentParser) -> None:
         pass
+
+    @classmethod
+    def add_hooks_argument(cls, p: Any) -> None:
+        """--hooks auto|CHOICE..., for a tool whose program declares alternatives."""
+        p.add_argument("--hooks", choices=("auto", *cls.hook_kinds), default="auto",
+                       help="which kind of hooks (default auto: the best this kernel offers, in "
+                            "this order; --verbose says which were kept)")
 
     @classmethod
     def object_path(cls) -> str:
@@ -86,6 +98,12 @@ class Tool:
             obj.declare_hooks(group, *alternatives)
         for name in self.optional_programs:
             obj.declare_hooks(name, name, optional=True)
+        forced = getattr(self.args, "hooks", "auto")
+        if forced != "auto":
+            try:
+                obj.restrict_hooks(self.hook_kinds[forced])
+            except ValueError as e:  # the tool's hook_kinds and its object disagree
+                raise UsageError(f"--hooks {forced}: {e}") from None
 
     def rings(self, obj: BPFObject) -> list[str]:
         """The event maps to read."""

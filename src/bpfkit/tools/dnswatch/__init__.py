@@ -51,20 +51,6 @@ ODD_STATS = (("unparsed", "captures not DNS"), ("no_payload", "without reachable
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                    1.0, 2.5, 5.0, 10.0)
 
-# --hooks: the alternative of each hook group, by name (see BPFKIT_HOOKS in dnswatch.bpf.c)
-_SYS_SEND = "+".join(f"sys_enter_{c}+sys_exit_{c}"
-                     for c in ("write", "writev", "pwritev2", "sendto", "sendmsg", "sendmmsg"))
-_SYS_RECV = "+".join(f"sys_enter_{c}+sys_exit_{c}"
-                     for c in ("read", "readv", "preadv2", "recvfrom", "recvmsg", "recvmmsg"))
-HOOKS = {
-    "fentry": ("fentry_send4+fexit_send4+fentry_send6+fexit_send6",
-               "fentry_recv4+fexit_recv4+fentry_recv6+fexit_recv6"),
-    "tp_btf": ("tp_send", "tp_recv"),
-    "raw_tp": ("raw_send", "raw_recv"),
-    "syscalls": (_SYS_SEND, _SYS_RECV),
-}
-
-
 def parse_ports(text: str) -> list[int]:
     ports = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -195,6 +181,9 @@ class DnsWatch(Tool):
     name = "dnswatch"
     help = "trace DNS questions and answers with the process that asked (UDP and TCP, any resolver)"
     banner = "Tracing DNS. Ctrl+C to stop."
+    # --hooks (dnswatch.bpf.c's BPFKIT_HOOKS, send and recv alike)
+    hook_kinds = {"fentry": frozenset({"fentry", "fexit"}), "tp_btf": frozenset({"tp_btf"}),
+                  "raw_tp": frozenset({"raw_tp"}), "syscalls": frozenset({"tracepoint"})}
     interval_default = 0.1
     interval_help = ("longest time a question waits, once its answer or timeout is known, before "
                      "it is printed (default 0.1)")
@@ -221,8 +210,7 @@ class DnsWatch(Tool):
                        help=f"a question with no answer after MS since it was last sent is reported "
                             f"as a timeout (default {DEFAULT_TIMEOUT_MS:.0f}: the per-try timeout of "
                             f"glibc, musl, Go and dig)")
-        c.add_argument("--hooks", choices=("auto", *HOOKS), default="auto",
-                       help="which hooks to use (default auto: the best this kernel offers)")
+        cls.add_hooks_argument(p)
         p.add_argument("--summary", action="store_true",
                        help="no line per question: per-process and per-name totals (questions, "
                             "failures, timeouts, p50/p99 latency) when the run ends")
@@ -274,18 +262,6 @@ class DnsWatch(Tool):
                                     ("reason",))
 
     # -- before load ----------------------------------------------------------------------------
-    def declare(self, obj: BPFObject) -> None:
-        super().declare(obj)
-        forced = self.args.hooks
-        if forced != "auto":
-            keep = set()
-            for group, alt in zip(("send", "recv"), HOOKS[forced], strict=True):
-                obj.declare_hooks(group, alt)
-                keep.update(alt.split("+"))
-            for prog in obj.progs:
-                if prog.name not in keep:
-                    prog.autoload = False
-
     def configure(self, obj: BPFObject) -> None:
         bitmap = bytearray(8192)
         for port in self.ports:
