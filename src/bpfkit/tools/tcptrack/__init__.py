@@ -1,5 +1,7 @@
 """`bpfkit tcptrack`: TCP connects, accepts and closes with latency, bytes,
-network namespace and suspicious-port alerts, on tracepoints (no kprobes)."""
+network namespace and suspicious-port alerts. The hooks (fentry/fexit, else
+kprobes, else tracepoints) are declared in tcptrack.bpf.c with BPFKIT_HOOKS;
+every alternative sends the same events, so nothing here depends on which."""
 
 from __future__ import annotations
 
@@ -67,6 +69,10 @@ class TcpTrack(Tool):
     name = "tcptrack"
     help = "trace TCP connects, accepts and closes with latency, bytes and port alerts"
     banner = "Tracing TCP connections. Ctrl+C to stop."
+    # --hooks (tcptrack.bpf.c's BPFKIT_HOOKS): state changes are tp_btf in all
+    hook_kinds = {"fentry": frozenset({"fentry", "fexit", "tp_btf"}),
+                  "kprobe": frozenset({"kprobe", "kretprobe", "tp_btf"}),
+                  "tracepoint": frozenset({"tracepoint", "tp_btf"})}
 
     @classmethod
     def add_arguments(cls, p: argparse.ArgumentParser) -> None:
@@ -80,6 +86,7 @@ class TcpTrack(Tool):
                        help="also show failed connects (CONNECT-FAIL: refused, timed out)")
         f.add_argument("-4", "--ipv4", action="store_true", help="only IPv4 (and v4-mapped IPv6)")
         f.add_argument("-6", "--ipv6", action="store_true", help="only IPv6")
+        cls.add_hooks_argument(p)
         a = p.add_argument_group("alerts")
         a.add_argument("--alert-ports", metavar="LIST",
                        help="comma-separated ports to alert on (default: "

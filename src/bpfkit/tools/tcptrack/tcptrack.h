@@ -19,14 +19,14 @@ enum tcptrack_origin {
 
 struct tcptrack_event {
 	__u64 ts_ns;          /* CLOCK_MONOTONIC */
-	__u64 latency_ns;     /* CONNECT: connect() -> established */
-	__u64 duration_ns;    /* CLOSE: SYN sent / received -> closed */
+	__u64 latency_ns;     /* CONNECT, CONNECT_FAIL: connect() (or SYN sent) -> established, failed */
+	__u64 duration_ns;    /* CLOSE: connect() (or SYN sent) / SYN received -> closed */
 	__u64 bytes_sent;     /* CLOSE: bytes the peer acknowledged */
 	__u64 bytes_received; /* CLOSE */
 	__u32 pid;            /* the process that connected or accepted */
 	__u32 uid;
 	__u32 netns;          /* network namespace inode */
-	__s32 error;          /* CONNECT_FAIL: errno (sk_err), 0 when unknown */
+	__s32 error;          /* CONNECT_FAIL: errno (connect()'s, else sk_err), 0 when unknown */
 	__u16 family;         /* AF_INET or AF_INET6 */
 	__u16 sport;          /* local port, host order */
 	__u16 dport;          /* remote port, host order */
