@@ -49,8 +49,11 @@ def attachments(pid: int) -> int:
     return n
 
 
-def start(cmd: list[str], out_path: Path, err_path: Path | None = None) -> tuple[subprocess.Popen, float]:
-    """Start a tracer writing to out_path; wait until it holds its openat links.
+def start(cmd: list[str], out_path: Path, err_path: Path | None = None, ready: str | None = None,
+          timeout: float = 20) -> tuple[subprocess.Popen, float]:
+    """Start a tracer writing to out_path; wait until it holds its openat links
+    or, given ``ready``, until its stderr (err_path) says so: a tool with
+    dozens of probes, or an emulated CPU, takes longer than the 0.5 s grace.
 
     Every tracer is timed the same way (its stdout is a file, so a header line
     is not flushed); bench/startup.py measures start-up more precisely.
@@ -58,10 +61,20 @@ def start(cmd: list[str], out_path: Path, err_path: Path | None = None) -> tuple
     t0 = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path or os.devnull, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    while attachments(proc.pid) < 2:
-        if proc.poll() is not None or time.perf_counter() - t0 > 20:
-            raise RuntimeError(f"{cmd[0]} did not attach")
-        time.sleep(0.0005)
+
+    def up() -> bool:
+        if ready is None:
+            return attachments(proc.pid) >= 2
+        return err_path is not None and ready in err_path.read_text(errors="replace")
+
+    while not up():
+        if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+            said = err_path.read_text(errors="replace")[-2000:] if err_path else ""
+            proc.kill()
+            raise RuntimeError(f"{cmd[0]} did not attach within {timeout:.0f} s: {said}")
+        time.sleep(0.0005 if ready is None else 0.05)
+    if ready is not None:
+        return proc, time.perf_counter() - t0
     time.sleep(0.5)  # the rest of its probes (bpfkit attaches 8 in a row)
     return proc, time.perf_counter() - t0 - 0.5
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bpfkit.tools.fileaudit import fnv1a, normalize, severity, under, watch_set
+from bpfkit.tools.fileaudit import fnv1a, normalize, severity, syscall_name, under, watch_set
 
 
 def test_fnv1a_is_the_64_bit_variant() -> None:
@@ -52,3 +52,11 @@ def test_watch_set_adds_merged_usr_aliases(tmp_path) -> None:
     assert ws[0] == f"{tmp_path}/w"
     if os.path.islink("/lib") and os.path.realpath("/lib") == "/usr/lib":
         assert "/lib/systemd" in ws
+
+
+def test_syscall_name_is_null_for_a_change_outside_a_known_syscall() -> None:
+    import enum
+
+    calls = enum.IntEnum("fileaudit_syscall", [("FS_OPENAT", 2)])
+    assert syscall_name(calls.FS_OPENAT) == "openat"
+    assert syscall_name(0) is None  # io_uring, the kernel's own opens (LSM/fexit hooks)

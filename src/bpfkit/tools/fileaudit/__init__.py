@@ -1,13 +1,18 @@
 """`bpfkit fileaudit`: who changed a sensitive file, by any route, with
 severity and parent process (auditd `-w PATH -p wa`, Falco's sensitive-file
 rules). The kernel resolves every path and drops unwatched activity; this
-module holds the watch set, the severity table and the output."""
+module holds the watch set, the severity table and the output.
+
+Hooks: BPF LSM + fexit, fentry + fexit, or syscall tracepoints, the best this
+kernel offers per family of calls (declared in fileaudit.bpf.c; ``--hooks``
+forces one kind). The output is the same whichever is kept."""
 
 from __future__ import annotations
 
 import errno
 import os
 import posixpath
+from _thread import get_native_id
 
 from ...argv import UsageError, uid
 from ...output import escape
@@ -135,10 +140,21 @@ def result_text(result: int) -> str:
     return "0" if result >= 0 else errno.errorcode.get(-result, str(-result))
 
 
+def syscall_name(sc: Any) -> str | None:
+    """enum fileaudit_syscall -> "openat"; None for 0: a change the LSM/fexit
+    hooks saw outside a syscall they know (io_uring, the kernel's own opens)."""
+    name = getattr(sc, "name", None)
+    return name.removeprefix("FS_").lower() if name else None
+
+
 class FileAudit(Tool):
     name = "fileaudit"
     help = "audit changes to sensitive files (writes, creates, renames, deletes, chmod, chown, links)"
     banner = "Auditing file changes. Ctrl+C to stop."
+    # --hooks (fileaudit.bpf.c's BPFKIT_HOOKS): LSM hook or fentry before the
+    # change, fexit after it; else the syscall tracepoints
+    hook_kinds = {"lsm": frozenset({"lsm", "fexit"}), "fentry": frozenset({"fentry", "fexit"}),
+                  "syscalls": frozenset({"tracepoint"})}
 
     @classmethod
     def add_arguments(cls, p: argparse.ArgumentParser) -> None:
@@ -154,6 +170,7 @@ class FileAudit(Tool):
                        help="also report calls that failed, with the errno")
         f.add_argument("--min-severity", choices=("low", "medium", "high"), default="low",
                        help="only changes of this severity or more (in user space)")
+        cls.add_hooks_argument(p)
 
     def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
         super().__init__(args, clock)
@@ -179,6 +196,9 @@ class FileAudit(Tool):
         if len(self.watched) > obj.maps.watched.max_entries:
             raise UsageError(f"at most {obj.maps.watched.max_entries} watched paths")
         ro.max_prefix_len = max(len(os.fsencode(p)) for p in self.watched) if "/" not in self.watched else 0
+        # the pid namespace mark_tid is numbered in (the kernel's dev_t of nsfs)
+        ns = os.stat("/proc/self/ns/pid")
+        ro.pidns_dev, ro.pidns_ino = os.major(ns.st_dev) << 20 | os.minor(ns.st_dev), ns.st_ino
 
     def loaded(self, obj: BPFObject) -> None:
         watched = obj.maps.watched
@@ -186,6 +206,44 @@ class FileAudit(Tool):
             watched[fnv1a(b"" if p == "/" else os.fsencode(p))] = 1
         for comm in self.exclude:
             obj.maps.excluded[comm] = 1
+        if any(p.loaded and p.kind == "fexit" for p in obj.progs):
+            self._number_syscalls(obj)
+
+    @staticmethod
+    def _number_syscalls(obj: BPFObject) -> None:
+        """The LSM/fentry/fexit hooks run inside a syscall they know by number:
+        syscall_ids maps this architecture's numbers to enum fileaudit_syscall
+        (names from the object's BTF, numbers from bpfkit's syscall table)."""
+        # lazy: the table is parsed only when these hooks were kept
+        from ...core.codecs.btf import Kind
+        from ...trace.names import SyscallTable
+
+        enum = obj.btf.find(Kind.ENUM, "fileaudit_syscall")
+        table = SyscallTable(tracefs=None)
+        ids = obj.maps.syscall_ids
+        for name, value in enum.values if enum else ():
+            call = name.removeprefix("FS_").lower()
+            if call in table and table.nr(call) < ids.max_entries:
+                ids[table.nr(call)] = value
+
+    def attached(self, obj: BPFObject, links: list[Any]) -> None:
+        # Watched by inode too (see `marks` in fileaudit.bpf.c): open each
+        # watched path with O_PATH while mark_tid names this thread, and
+        # fexit_open marks the inode the kernel resolved. Before the banner: a
+        # test or service that waits for it sees every mark in place.
+        if not obj.progs.fexit_open.loaded:
+            return
+        obj.bss.mark_tid = get_native_id()  # as our pid namespace numbers it
+        try:
+            for p in self.watched:
+                try:
+                    os.close(os.open(p, os.O_PATH))
+                except OSError:  # not there (yet): watched by its path alone
+                    pass
+        finally:
+            obj.bss.mark_tid = 0
+        # directories judged unwatched before their tree was marked: judge again
+        obj.bss.tree_gen += 1
 
     # -- one event -------------------------------------------------------------------
     def _paths(self, ev: Any) -> tuple[str, str | None]:
@@ -255,7 +313,7 @@ class FileAudit(Tool):
         rec: dict[str, Any] = {
             "op": op, "severity": level, "path": path, "pid": ev.pid, "tid": ev.tid,
             "ppid": ev.ppid, "uid": ev.uid, "gid": ev.gid, "comm": ev.comm, "parent_comm": ev.pcomm,
-            "syscall": ev.syscall.name.removeprefix("FS_").lower(),
+            "syscall": syscall_name(ev.syscall),
             "result": 0 if ev.result >= 0 else -ev.result,
             "errno": None if ev.result >= 0 else result_text(ev.result),
         }

@@ -23,7 +23,9 @@ enum fileaudit_op : __u8 {
 	FA_MKDIR,
 };
 
-/* The syscall that made the change; the tracepoint it was seen on. */
+/* The syscall that made the change: the tracepoint it was seen on, or for
+ * the LSM/fentry/fexit hooks the syscall the task was in (0: none of these,
+ * such as an io_uring request or the kernel's own filp_open()). */
 enum fileaudit_syscall : __u8 {
 	FS_OPEN = 1, FS_OPENAT, FS_OPENAT2, FS_CREAT,
 	FS_TRUNCATE, FS_FTRUNCATE,
@@ -47,13 +49,13 @@ enum fileaudit_syscall : __u8 {
 /* A variable-length record: the header, then path (path_len bytes + NUL),
  * then new_path (new_path_len bytes + NUL) for renames and links. */
 struct fileaudit_event {
-	__u64 ts_ns;      /* syscall exit, CLOCK_MONOTONIC */
+	__u64 ts_ns;      /* when the call returned, CLOCK_MONOTONIC */
 	__u32 pid;
 	__u32 tid;
 	__u32 ppid;
 	__u32 uid;
 	__u32 gid;
-	__s32 result;     /* 0 (or the fd of an open), or -errno */
+	__s32 result;     /* 0 (or, tracepoints, the fd of an open), or -errno */
 	__u32 mode;       /* chmod / mkdir / open(O_CREAT) mode */
 	__u32 owner;      /* chown: new uid ((u32)-1: unchanged) */
 	__u32 group;      /* chown: new gid ((u32)-1: unchanged) */
