@@ -578,6 +578,7 @@ class Result:
     skipped: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (test id, first message line)
     probe: dict[str, str] = field(default_factory=dict)
+    hooks: dict[str, str] = field(default_factory=dict)  # monitor -> kinds of hook it kept
     tail: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -706,6 +707,12 @@ def guest_script(args: argparse.Namespace, outdir: Path, junit: Path) -> str:
         lines.insert(4, f"export CI={shlex.quote(os.environ['CI'])}")
     if not args.no_doctor:
         lines.append(f"timeout 300 .venv/bin/bpfkit doctor > {o}/doctor.txt 2>&1")
+        # which hooks each monitor keeps on this kernel (--verbose, started and stopped at once)
+        monitors = " ".join(shlex.quote(m) for m in MONITORS)
+        lines.append(
+            f"for t in {monitors}; do set -- $t; timeout 300 .venv/bin/bpfkit \"$@\" --verbose "
+            f"--duration 0 2>&1 >/dev/null | grep \"^$1: \"; done > {o}/hooks.txt"
+        )
     lines += [
         "t0=$(date +%s.%N)",
         # A backstop: the guest powers itself off even if this script was killed without ending qemu.
@@ -771,7 +778,28 @@ def parse_progress(path: Path, res: Result) -> None:
         res.note = "partial results (no JUnit file)" + (f"; was running {running}" if running else "")
 
 
+# each monitor as run for its hook choices (no ZFS in the guest: snapaudit
+# is pointed at another device, which changes nothing about its hooks)
+MONITORS = ("fileopen", "fileaudit", "tcptrack", "dnswatch", "snapaudit --device /dev/null")
+# --verbose: "TOOL: GROUP: PROG[+PROG] (KIND)[; ... skipped: why]"
+HOOK_LINE = re.compile(r"^(\w+): ([\w ]+): (?!none )\S+ \((\w+)\)")
+
+
+def parse_hooks(text: str) -> dict[str, str]:
+    """monitor -> the kinds of hook its groups kept, best first ("lsm+tracepoint")."""
+    order = ("lsm", "fentry", "fexit", "kprobe", "kretprobe", "tp_btf", "raw_tp", "tracepoint")
+    kinds: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        m = HOOK_LINE.match(line)
+        if m and not m[2].startswith("ring "):
+            kinds.setdefault(m[1], set()).add(m[3])
+    return {t: "+".join(sorted(k, key=lambda x: order.index(x) if x in order else len(order)))
+            for t, k in kinds.items()}
+
+
 def parse_probe(outdir: Path, res: Result) -> None:
+    with contextlib.suppress(OSError):
+        res.hooks = parse_hooks((outdir / "hooks.txt").read_text())
     with contextlib.suppress(OSError):
         lsm = (outdir / "lsm.txt").read_text().strip()
         res.probe["lsm"] = "bpf" if "bpf" in lsm.split(",") else "no bpf"
@@ -886,12 +914,16 @@ def report(results: list[Result], outdir: Path) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     for r in results:
+        if r.hooks:
+            lines.append(f"{r.kernel.version} hooks kept: "
+                         + "; ".join(f"{t} {k}" for t, k in r.hooks.items()))
+    for r in results:
         if r.failures or r.note:
             lines.append("")
             lines.append(f"{r.kernel.version}: {len(r.failures)} failed" + (f"; {r.note}" if r.note else ""))
             lines += [f"  {tid}: {msg}"[:300] for tid, msg in r.failures]
     lines.append("")
-    files = "console.log, junit.xml, progress.log, doctor.txt, guest.sh"
+    files = "console.log, junit.xml, progress.log, doctor.txt, hooks.txt, guest.sh"
     lines.append(f"results: {outdir} (per kernel: {files})")
     text = "\n".join(lines) + "\n"
     (outdir / "report.txt").write_text(text)
@@ -911,6 +943,7 @@ def report(results: list[Result], outdir: Path) -> str:
             "skipped": r.skipped,
             "failures": [{"test": t, "message": m} for t, m in r.failures],
             "probe": r.probe,
+            "hooks": r.hooks,
             "note": r.note,
         }
         for r in results
