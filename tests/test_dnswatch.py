@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import BPFKIT
@@ -175,14 +176,20 @@ def datas(r: dict) -> list[str]:
 # --------------------------------------------------------------------------- resolvers
 
 
+def a_and_aaaa(tracer: Tracer, c: Any) -> dict[str, dict]:
+    """The client succeeded, and its A and AAAA questions were reported, by type."""
+    c.result().check()
+    got = by_type(tracer.wait(of(c.pid), 2))
+    assert set(got) == {"A", "AAAA"}
+    return got
+
+
 @pytest.mark.lane
 def test_glibc_udp(ns: NetNS, tracer: Tracer) -> None:
     """getent ahosts: A and AAAA in one sendmmsg on one connected socket, replies by recvfrom."""
     need("getent")
     c = C.getent(WWW, netns=ns)
-    c.result().check()
-    got = by_type(tracer.wait(of(c.pid), 2))
-    assert set(got) == {"A", "AAAA"}
+    got = a_and_aaaa(tracer, c)
     for qt, data in (("A", "192.0.2.1"), ("AAAA", "2001:db8::1")):
         r = got[qt]
         check_answered(r, c.pid, "getent")
@@ -198,9 +205,7 @@ def test_glibc_tcp(ns: NetNS, tracer: Tracer) -> None:
     read(2) + read(len): the TCP stream is reassembled."""
     need("getent")
     c = C.getent(WWW, netns=ns, use_vc=True)
-    c.result().check()
-    got = by_type(tracer.wait(of(c.pid), 2))
-    assert set(got) == {"A", "AAAA"}
+    got = a_and_aaaa(tracer, c)
     for r in got.values():
         check_answered(r, c.pid, "getent", transport="tcp")
         assert r["syscall"] == "writev" and r["answer_syscall"] == "read", r
@@ -210,9 +215,7 @@ def test_glibc_tcp(ns: NetNS, tracer: Tracer) -> None:
 def test_glibc_ipv6_server(ns: NetNS, tracer: Tracer) -> None:
     need("getent")
     c = C.getent(WWW, netns=ns, nameservers=["::1"])
-    c.result().check()
-    got = by_type(tracer.wait(of(c.pid), 2))
-    assert set(got) == {"A", "AAAA"}
+    got = a_and_aaaa(tracer, c)
     for r in got.values():
         check_answered(r, c.pid, "getent", server="::1")
         assert r["family"] == "ipv6"
@@ -223,9 +226,7 @@ def test_musl(ns: NetNS, tracer: Tracer) -> None:
     """musl: sendto with an address on an unconnected socket; the replies are known by the socket."""
     need("musl-gcc")
     c = C.musl(WWW, netns=ns)
-    c.result().check()
-    got = by_type(tracer.wait(of(c.pid), 2))
-    assert set(got) == {"A", "AAAA"}
+    got = a_and_aaaa(tracer, c)
     for r in got.values():
         check_answered(r, c.pid, "musl_resolve")
         assert r["syscall"] == "sendto" and r["answer_syscall"] == "recvfrom", r
@@ -237,9 +238,7 @@ def test_go(ns: NetNS, tracer: Tracer) -> None:
     """Go's pure resolver: plain write/read on connected sockets, from any thread."""
     need("go")
     c = C.go("host", WWW, netns=ns)
-    c.result().check()
-    got = by_type(tracer.wait(of(c.pid), 2))
-    assert set(got) == {"A", "AAAA"}
+    got = a_and_aaaa(tracer, c)
     for r in got.values():
         check_answered(r, c.pid, "go_resolve")
         assert r["syscall"] == "write" and r["answer_syscall"] == "read", r

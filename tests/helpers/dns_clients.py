@@ -510,7 +510,35 @@ def stop_tree(proc: subprocess.Popen[Any] | None, sig: int = signal.SIGTERM, gra
                 os.kill(p, signal.SIGKILL)
 
 
-class Dnsmasq:
+class _Daemon:
+    """A DNS daemon the tests start in a namespace: its process tree and its
+    temporary directory go on stop() (or at the end of a with block)."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self, timeout: float = 5.0) -> Any:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        stop_tree(self.proc)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Dnsmasq(_Daemon):
     """dnsmasq as a caching-off stub in `netns`, on LISTEN:53, forwarding to the responder.
 
     Runs as user nobody after binding (as packaged dnsmasq does as `dnsmasq`), one process.
@@ -544,23 +572,6 @@ class Dnsmasq:
             self.stop()
             raise
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self) -> None:
-        stop_tree(self.proc)
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> Dnsmasq:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 RESOLVED_PACKAGES = ("systemd-resolved", "libsystemd-shared")
@@ -609,7 +620,7 @@ exec "$@"
 """
 
 
-class SystemdResolved:
+class SystemdResolved(_Daemon):
     """systemd-resolved run by hand (no systemd as PID 1, no D-Bus) in `netns`, its stub on
     127.0.0.53:53 (and 127.0.0.54), forwarding to the responder with cache, DNSSEC, LLMNR and
     mDNS off.
@@ -671,23 +682,6 @@ class SystemdResolved:
             self.stop()
             raise
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self) -> None:
-        stop_tree(self.proc)
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> SystemdResolved:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _has_user(name: str) -> bool:
