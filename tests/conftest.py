@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,8 +93,10 @@ def kernel_has(feature: str) -> bool:
             "fentry": lambda: features.trampoline_refusal("fentry", "do_unlinkat") is None,
             "fexit": lambda: features.trampoline_refusal("fexit", "do_unlinkat") is None,
             "lsm": lambda: features.trampoline_refusal("lsm", "file_open") is None,
-            "wireguard": lambda: os.path.isdir("/sys/module/wireguard") or subprocess.run(
-                ["modprobe", "-n", "wireguard"], capture_output=True).returncode == 0,
+            # modprobe -n: the module could be loaded (a machine without kmod cannot load any)
+            "wireguard": lambda: os.path.isdir("/sys/module/wireguard") or (
+                shutil.which("modprobe") is not None
+                and subprocess.run(["modprobe", "-n", "wireguard"], capture_output=True).returncode == 0),
         }
         _HAS[feature] = os.geteuid() == 0 and probes[feature]()
     return _HAS[feature]

@@ -215,9 +215,14 @@ def test_client_pid_is_the_resolver(ns: NetNS, resp: DnsResponder) -> None:
     """Client.pid is the process that sends the queries (the wrappers exec), in the namespace."""
     need("getent", "musl-gcc", "go")
     slow = "slow.example.test"  # answered after 0.3 s: time to look at the waiting clients
-    clients = {"getent": C.getent(slow, "ahostsv4", netns=ns), "musl_resolve": C.musl(slow, 4, netns=ns),
-               "go_resolve": C.go("ip4", slow, netns=ns)}
+    # Gated, then released together: a client that starts slowly (a cold Go
+    # build) must not find the first one already answered and gone.
+    clients = {"getent": C.getent(slow, "ahostsv4", netns=ns, gate=True),
+               "musl_resolve": C.musl(slow, 4, netns=ns, gate=True),
+               "go_resolve": C.go("ip4", slow, netns=ns, gate=True)}
     try:
+        for c in clients.values():
+            c.release()
         assert len(resp.wait_for(slow, count=3, timeout=5)) >= 3
         for comm, c in clients.items():
             assert Path(f"/proc/{c.pid}/comm").read_text().strip() == comm

@@ -83,3 +83,36 @@ def test_parsing_a_command_line_imports_nothing_budgeted_out(argv: list[str]) ->
             f"print(' '.join(m for m in {BUDGETED_OUT!r} if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.split() == []
+
+
+# What a monitor printing text to stdout must not import even once it runs:
+# each is for other runs only (a perf buffer, a failed load, pins, an --output
+# file, rotation, --json, map kinds it has none of) and costs start-up time.
+OPTIONAL_AT_RUN = ("bpfkit.core.events.perfbuf", "bpfkit.core.kernel.perf", "bpfkit.core.kernel.pins",
+                   "bpfkit.core.loaderror", "bpfkit.output.files", "bpfkit.output.rotation",
+                   "bpfkit.output.jsonlines", "bpfkit.core.maps.lpm", "bpfkit.core.maps.values",
+                   "bpfkit.core.maps.fdmaps", "operator", "importlib", "warnings", "_socket", *BUDGETED_OUT)
+
+
+@pytest.mark.kernel
+def test_a_monitor_starts_without_the_modules_of_other_runs_and_without_compile() -> None:
+    """A real fileopen start (open, load, attach, header, READY): only what it
+    uses is imported by then, and generated decoders are made without
+    compile(), whose first call in a process builds every AST node type
+    (~1.3 ms of each start). Exit may import more (threads detach links)."""
+    code = ("import builtins, os, sys\n"
+            "def refuse(*a, **k):\n"
+            "    raise AssertionError('compile() called')\n"
+            "builtins.compile = refuse\n"
+            "import bpfkit.runner.session as session\n"
+            "ready = session.notify_ready\n"
+            "def snapshot():\n"
+            f"    late = sorted(m for m in {OPTIONAL_AT_RUN!r} if m in sys.modules)\n"
+            "    os.write(2, f'READY {late}\\n'.encode())\n"
+            "    ready()\n"
+            "session.notify_ready = snapshot\n"
+            "from bpfkit.cli import main\n"
+            "os.write(2, f'RC {main([\"fileopen\", \"--duration\", \"0.3\"])}\\n'.encode())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       cwd=ROOT)
+    assert "READY []" in r.stderr and "RC 0" in r.stderr, r.stderr[-2000:]

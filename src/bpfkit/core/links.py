@@ -9,8 +9,6 @@ link in the kernel or in libbpf 1.1 and are undone by the matching call
 
 from __future__ import annotations
 
-# _socket, not socket: socket.py builds IntEnums at import (~3 ms of every start-up)
-import _socket as _socket_mod
 import ctypes
 import errno as E
 import os
@@ -83,8 +81,12 @@ def ifindex(iface: str | int) -> int:
     """An interface index from a name or an index."""
     if isinstance(iface, int):
         return iface
+    # lazy: only network attachments need it (~0.6 ms to import); _socket, not
+    # socket: socket.py builds IntEnums at import (~3 ms)
+    import _socket
+
     try:
-        return _socket_mod.if_nametoindex(iface)
+        return _socket.if_nametoindex(iface)
     except OSError:
         raise BPFError(f"no network interface {iface!r}", errno=E.ENODEV) from None
 
@@ -131,7 +133,9 @@ def prog_attach(prog_fd: int, target_fd: int, attach_type: int, what: str) -> Ca
 def socket_attach(prog_fd: int, sock: object) -> Callable[[], None]:
     """SO_ATTACH_BPF on a socket (or its fd); returns the undo."""
     fd = sock if isinstance(sock, int) else sock.fileno()  # type: ignore[attr-defined]
-    s = _socket_mod.socket(fileno=os.dup(fd))
+    import _socket  # lazy: see ifindex
+
+    s = _socket.socket(fileno=os.dup(fd))
     try:
         s.setsockopt(SOL_SOCKET, SO_ATTACH_BPF, prog_fd)
     except OSError as exc:

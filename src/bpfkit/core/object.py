@@ -24,16 +24,13 @@ from .bpfkit_h import (
 )
 from .codecs.btf import BTF, Kind
 from .codecs.types import ArrayCodec, CompositeCodec, TypeRegistry
-from .events.perfbuf import PerfBuffer
 from .events.ringbuf import RingBuffer
 from .globals import GlobalSection, live_buffer, preload_buffer, section_variables
 from .kernel import features, libbpf, system
 from .kernel.errors import BPFError, error_for, unknown_name
 from .kernel.info import MapInfo, ProgInfo
-from .kernel.pins import open_pinned
 from .kernel.uapi import MapType
 from .links import Link
-from .loaderror import load_error
 from .maps import Map, MapSpec, live_map, map_by_id
 from .program import Program
 
@@ -224,6 +221,8 @@ class BPFObject:
             with libbpf.captured_log() as log:
                 ret = lib.bpf_object__load(self._ptr)
             if ret < 0:
+                from .loaderror import load_error  # lazy: only a failed load explains itself
+
                 kept = {p.name: p.verifier_log for p in self.progs if p.log_level}
                 if area is not None:
                     text = area[: area.find(b"\0")]
@@ -319,8 +318,8 @@ class BPFObject:
             ro = self.rodata
             for var in ro.names():
                 if var.startswith(HOOKS_PREFIX):
-                    value = getattr(ro, var)
-                    text = value.decode() if isinstance(value, bytes) else str(value)
+                    # The bytes, not getattr: that would generate a decoder per string.
+                    text = ro.raw(var).partition(b"\0")[0].decode()
                     name = var[len(HOOKS_PREFIX):]
                     groups[name] = hooks.HookGroup.parse(name, text)
         groups.update(self._hook_groups)
@@ -368,6 +367,8 @@ class BPFObject:
             path = spec.pin_path
             if not path or not os.path.exists(path):
                 continue
+            from .kernel.pins import open_pinned  # lazy: only objects that reuse a pin
+
             fd = open_pinned(path)
             try:
                 diffs = MapInfo.of_fd(fd).differences(spec.info())
@@ -445,6 +446,8 @@ class BPFObject:
             bss, var = self.section(".bss"), meta[0]
             dropped = lambda: getattr(getattr(bss, var), RING_DROPPED_FIELD)  # noqa: E731
         if rmap.type == MapType.PERF_EVENT_ARRAY:
+            from .events.perfbuf import PerfBuffer  # lazy: the perf path is the old kernels' one
+
             reader: Any = PerfBuffer(rmap, codec, pages=perf_pages, dropped=dropped,
                                      interval=interval, wakeup_bytes=wakeup_bytes)
         else:

@@ -6,9 +6,8 @@ import ctypes
 import errno as E
 import os
 
-from .kernel import features, libbpf, perf, system
+from .kernel import features, libbpf, system
 from .kernel.errors import BPFAttachError, BPFError, BPFKernelFeatureError, BPFPermissionError, error_for
-from .kernel.pins import pin_fd, unpin
 from .kinds import AttachKind, kind_of_section
 from .links import SOCKMAP_ATTACH, Attachment, Link, ifindex, prog_attach, read_iter, socket_attach, tc_attach
 
@@ -125,11 +124,15 @@ class Program:
     def pin(self, path: str | None = None) -> str:
         """Pin the loaded program (default /sys/fs/bpf/NAME): it stays loaded
         after this process exits, until unpinned."""
+        from .kernel.pins import pin_fd  # lazy: pinning is a few programs' business
+
         self.pin_path = pin_fd(self.fd, path or f"{system.BPFFS}/{self.name}",
                                            f"program {self.name!r}")
         return self.pin_path
 
     def unpin(self) -> bool:
+        from .kernel.pins import unpin  # lazy: pinning is a few programs' business
+
         path, self.pin_path = self.pin_path, None
         return unpin(path) if path else False
 
@@ -227,6 +230,8 @@ class Program:
         """Sample on every CPU (or ``cpus``, or one ``pid``): a perf event per
         CPU, ``freq`` samples a second or one per ``period`` events, each
         running this program (SEC("perf_event"): profile, llcstat)."""
+        from .kernel import perf  # lazy: only sampling programs open perf events
+
         type_, config = perf.EVENTS[event] if isinstance(event, str) else event
         if not (freq or period):
             freq = 49

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..argv import UsageError, interval, period, ring_kilobytes, seconds, size
 from ..core.events.ringbuf import check_ring_size
 from ..core.kernel.errors import BPFError
-from ..output import Output, Rotation
+from ..output import Output
 from .clock import Clock
 from .loop import Signals
 from .monitor import Monitor, Settings
@@ -23,6 +23,8 @@ from .tool import Tool
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+
+    from ..output.rotation import Rotation
 
 DEFAULT_RING_KB = 4096  # ~50k opens of slack; 16 MiB costs 8 ms more to allocate at start
 POLL_INTERVAL = 0.1  # the longest an event waits when the tool does not say otherwise
@@ -121,6 +123,8 @@ def rotation(args: argparse.Namespace) -> Rotation | None:
         raise UsageError("--rotate-size/--rotate-every rotate an --output file: give one")
     if not 0 <= args.rotate_keep <= 1000:
         raise UsageError("--rotate-keep: must be 0-1000")
+    from ..output.rotation import Rotation  # lazy: only when rotating (see output/__init__)
+
     return Rotation(size=size_, every=every, keep=args.rotate_keep, gzip=args.rotate_gzip)
 
 

@@ -14,13 +14,15 @@ import os
 import sys
 
 from ..core.kernel.errors import BPFError
-from ..output import Output, Rotation
+from ..output import Output
 from .loop import Loop, Signals, notify_ready, started
 from .monitor import Monitor
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from ..output.rotation import Rotation
 
 
 def say(line: str) -> None:

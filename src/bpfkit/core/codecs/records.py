@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from .types import Codec, CompositeCodec
+from .types import Codec, CompositeCodec, define
 
 TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
@@ -79,8 +79,7 @@ def compile_loop(source: str, codec: Codec | None, *, buf: str, start: str, leng
             lines += [indent + s for s in _statements(codec, ns, buf, start, length, into)]
         else:
             lines.append(line)
-    exec(compile("\n".join(lines) + "\n", f"<bpfkit {name}>", "exec"), ns)
-    return ns[name]
+    return define("\n".join(lines) + "\n", name, ns, f"<bpfkit {name}>")
 
 
 def record_decoder(codec: Codec | None) -> Callable[[Any], Any]:
@@ -93,8 +92,7 @@ def record_decoder(codec: Codec | None) -> Callable[[Any], Any]:
     src = ("def dec(raw, _u=_S.unpack_from):\n"
            f"    if len(raw) < {codec.size}:\n        return _slow(raw)\n"
            f"    t = _u(raw, 0)\n    return {_build(codec, ns, 'raw', '0', 'len(raw)')}\n")
-    exec(compile(src, "<bpfkit record decoder>", "exec"), ns)
-    return ns["dec"]
+    return define(src, "dec", ns, "<bpfkit record decoder>")
 
 
 __all__ = ["compile_loop", "record_decoder"]

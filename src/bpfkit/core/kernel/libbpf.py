@@ -26,209 +26,218 @@ from ctypes import (
 
 from .errors import BPFError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # $BPFKIT_LIBBPF names another libbpf.so (a newer one unpacked beside the
 # system's, as the test suite does to run against two versions).
 LIBRARY = os.environ.get("BPFKIT_LIBBPF") or "libbpf.so.1"
 try:
-    lib = ctypes.CDLL(LIBRARY, use_errno=True)
+    _cdll = ctypes.CDLL(LIBRARY, use_errno=True)
 except OSError as exc:  # pragma: no cover - depends on the machine
     raise BPFError(f"{LIBRARY} not found: install libbpf1 (apt-get install libbpf1)") from exc
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)  # glibc; find_library would fork ldconfig
 
 
-class ObjectOpenOpts(Structure):
-    _fields_ = [
-        ("sz", c_size_t),
-        ("object_name", c_char_p),
-        ("relaxed_maps", c_bool),
-        ("pin_root_path", c_char_p),
-        ("_attach_prog_fd", c_uint32),
-        ("kconfig", c_char_p),
-        ("btf_custom_path", c_char_p),
-        ("kernel_log_buf", c_void_p),
-        ("kernel_log_size", c_size_t),
-        ("kernel_log_level", c_uint32),
-    ]
+# libbpf's option structs, each made on first use (PEP 562 __getattr__ below):
+# a ctypes Structure costs ~20 µs to create, and a program uses one or two.
+_STRUCTS: dict[str, list[tuple[str, Any]]] = {
+    "ObjectOpenOpts": [  # struct bpf_object_open_opts
+        ("sz", c_size_t), ("object_name", c_char_p), ("relaxed_maps", c_bool),
+        ("pin_root_path", c_char_p), ("_attach_prog_fd", c_uint32), ("kconfig", c_char_p),
+        ("btf_custom_path", c_char_p), ("kernel_log_buf", c_void_p), ("kernel_log_size", c_size_t),
+        ("kernel_log_level", c_uint32)],
+    "UprobeOpts": [  # struct bpf_uprobe_opts
+        ("sz", c_size_t), ("ref_ctr_offset", c_size_t), ("bpf_cookie", c_uint64), ("retprobe", c_bool),
+        ("func_name", c_char_p)],
+    "KprobeOpts": [  # struct bpf_kprobe_opts
+        ("sz", c_size_t), ("bpf_cookie", c_uint64), ("offset", c_size_t), ("retprobe", c_bool)],
+    "ProgLoadOpts": [  # struct bpf_prog_load_opts (libbpf >= 1.0)
+        ("sz", c_size_t), ("attempts", c_int), ("expected_attach_type", c_uint32),
+        ("prog_btf_fd", c_uint32), ("prog_flags", c_uint32), ("prog_ifindex", c_uint32),
+        ("kern_version", c_uint32), ("attach_btf_id", c_uint32), ("attach_prog_fd", c_uint32),
+        ("attach_btf_obj_fd", c_uint32), ("fd_array", c_void_p),
+        ("func_info", c_void_p), ("func_info_cnt", c_uint32), ("func_info_rec_size", c_uint32),
+        ("line_info", c_void_p), ("line_info_cnt", c_uint32), ("line_info_rec_size", c_uint32),
+        ("log_level", c_uint32), ("log_size", c_uint32), ("log_buf", c_void_p)],
+    "UsdtOpts": [("sz", c_size_t), ("usdt_cookie", c_uint64)],  # struct bpf_usdt_opts
+    "IterAttachOpts": [  # struct bpf_iter_attach_opts
+        ("sz", c_size_t), ("link_info", c_void_p), ("link_info_len", c_uint32)],
+    "TcHook": [  # struct bpf_tc_hook
+        ("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_int), ("parent", c_uint32)],
+    "TcOpts": [  # struct bpf_tc_opts
+        ("sz", c_size_t), ("prog_fd", c_int), ("flags", c_uint32), ("prog_id", c_uint32),
+        ("handle", c_uint32), ("priority", c_uint32)],
+    "TcxOpts": [  # struct bpf_tcx_opts (libbpf >= 1.3)
+        ("sz", c_size_t), ("flags", c_uint32), ("relative_fd", c_uint32),
+        ("relative_id", c_uint32), ("expected_revision", c_uint64)],
+    "MapBatchOpts": [  # struct bpf_map_batch_opts
+        ("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)],
+    "TestRunOpts": [  # struct bpf_test_run_opts
+        ("sz", c_size_t), ("data_in", c_void_p), ("data_out", c_void_p),
+        ("data_size_in", c_uint32), ("data_size_out", c_uint32),
+        ("ctx_in", c_void_p), ("ctx_out", c_void_p),
+        ("ctx_size_in", c_uint32), ("ctx_size_out", c_uint32),
+        ("retval", c_uint32), ("repeat", c_int), ("duration", c_uint32),
+        ("flags", c_uint32), ("cpu", c_uint32), ("batch_size", c_uint32)],
+}
 
 
-class UprobeOpts(Structure):
-    _fields_ = [
-        ("sz", c_size_t),
-        ("ref_ctr_offset", c_size_t),
-        ("bpf_cookie", c_uint64),
-        ("retprobe", c_bool),
-        ("func_name", c_char_p),
-    ]
+def _struct(name: str) -> Any:
+    cls = globals().get(name)
+    if cls is None:
+        # setdefault: two threads making one struct both get the first one
+        # made (one class per struct, or byref() of the other one's is refused).
+        cls = globals().setdefault(name, type(name, (Structure,), {"_fields_": _STRUCTS[name]}))
+    return cls
 
 
-class KprobeOpts(Structure):
-    _fields_ = [
-        ("sz", c_size_t),
-        ("bpf_cookie", c_uint64),
-        ("offset", c_size_t),
-        ("retprobe", c_bool),
-    ]
+def __getattr__(name: str) -> Any:
+    if name not in _STRUCTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _struct(name)
 
 
-class ProgLoadOpts(Structure):  # struct bpf_prog_load_opts (libbpf >= 1.0)
-    _fields_ = [("sz", c_size_t), ("attempts", c_int), ("expected_attach_type", c_uint32),
-                ("prog_btf_fd", c_uint32), ("prog_flags", c_uint32), ("prog_ifindex", c_uint32),
-                ("kern_version", c_uint32), ("attach_btf_id", c_uint32), ("attach_prog_fd", c_uint32),
-                ("attach_btf_obj_fd", c_uint32), ("fd_array", c_void_p),
-                ("func_info", c_void_p), ("func_info_cnt", c_uint32), ("func_info_rec_size", c_uint32),
-                ("line_info", c_void_p), ("line_info_cnt", c_uint32), ("line_info_rec_size", c_uint32),
-                ("log_level", c_uint32), ("log_size", c_uint32), ("log_buf", c_void_p)]
+class _Ptr:
+    """A pointer argument in PROTOTYPES, its ctypes type made when the
+    function is first used (each POINTER type is another class to create)."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: str | type) -> None:
+        self.target = target
+
+    def resolve(self) -> Any:
+        t = self.target
+        return POINTER(_struct(t) if isinstance(t, str) else t)
 
 
-class UsdtOpts(Structure):  # struct bpf_usdt_opts
-    _fields_ = [("sz", c_size_t), ("usdt_cookie", c_uint64)]
+class _Lib:
+    """libbpf's functions, each given its C prototype (PROTOTYPES) on first
+    use: declaring all ~90 up front, with their pointer types, cost ~0.5 ms of
+    every start, and a run calls a third of them. A name this libbpf does not export
+    raises AttributeError, so ``has(name)`` and ``hasattr`` tell."""
 
+    def __init__(self, cdll: ctypes.CDLL) -> None:
+        self._cdll = cdll
 
-class IterAttachOpts(Structure):  # struct bpf_iter_attach_opts
-    _fields_ = [("sz", c_size_t), ("link_info", c_void_p), ("link_info_len", c_uint32)]
-
-
-class TcHook(Structure):  # struct bpf_tc_hook
-    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_int), ("parent", c_uint32)]
-
-
-class TcOpts(Structure):  # struct bpf_tc_opts
-    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_uint32), ("prog_id", c_uint32),
-                ("handle", c_uint32), ("priority", c_uint32)]
-
-
-class TcxOpts(Structure):  # struct bpf_tcx_opts (libbpf >= 1.3)
-    _fields_ = [("sz", c_size_t), ("flags", c_uint32), ("relative_fd", c_uint32),
-                ("relative_id", c_uint32), ("expected_revision", c_uint64)]
-
-
-class MapBatchOpts(Structure):
-    _fields_ = [("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)]
-
-
-class TestRunOpts(Structure):  # struct bpf_test_run_opts
-    _fields_ = [("sz", c_size_t), ("data_in", c_void_p), ("data_out", c_void_p),
-                ("data_size_in", c_uint32), ("data_size_out", c_uint32),
-                ("ctx_in", c_void_p), ("ctx_out", c_void_p),
-                ("ctx_size_in", c_uint32), ("ctx_size_out", c_uint32),
-                ("retval", c_uint32), ("repeat", c_int), ("duration", c_uint32),
-                ("flags", c_uint32), ("cpu", c_uint32), ("batch_size", c_uint32)]
-
-
-def _fn(name: str, restype, *argtypes) -> None:
-    f = getattr(lib, name)
-    f.restype = restype
-    f.argtypes = list(argtypes)
-
-
-def _newer(name: str, restype, *argtypes) -> None:
-    """A function only newer libbpf versions have: declared when present
-    (``has(name)`` tells), so 1.1 still binds."""
-    if hasattr(lib, name):
-        _fn(name, restype, *argtypes)
+    def __getattr__(self, name: str):  # only for names not yet looked up
+        f = getattr(self._cdll, name)
+        proto = PROTOTYPES.get(name)
+        if proto is not None:
+            f.restype = proto[0]
+            f.argtypes = [a.resolve() if isinstance(a, _Ptr) else a for a in proto[1:]]
+        setattr(self, name, f)  # later calls find it without __getattr__
+        return f
 
 
 def has(name: str) -> bool:
     """Whether the bound libbpf exports ``name``."""
-    return hasattr(lib, name)
+    return hasattr(_cdll, name)
 
 
 P = c_void_p
-_fn("libbpf_major_version", c_uint32)
-_fn("libbpf_minor_version", c_uint32)
-_fn("libbpf_num_possible_cpus", c_int)
-_fn("libbpf_strerror", c_int, c_int, c_char_p, c_size_t)
-_fn("libbpf_probe_bpf_map_type", c_int, c_int, P)
-_fn("bpf_object__open_file", P, c_char_p, POINTER(ObjectOpenOpts))
-_fn("bpf_object__open_mem", P, c_void_p, c_size_t, POINTER(ObjectOpenOpts))
-_fn("bpf_object__load", c_int, P)
-_fn("bpf_object__close", None, P)
-_fn("bpf_object__name", c_char_p, P)
-_fn("bpf_object__btf", P, P)
-_fn("bpf_object__next_map", P, P, P)
-_fn("bpf_object__next_program", P, P, P)
-_fn("btf__raw_data", c_void_p, P, POINTER(c_uint32))
-_fn("bpf_map__name", c_char_p, P)
-_fn("bpf_map__fd", c_int, P)
-_fn("bpf_map__type", c_int, P)
-_fn("bpf_map__key_size", c_uint32, P)
-_fn("bpf_map__value_size", c_uint32, P)
-_fn("bpf_map__max_entries", c_uint32, P)
-_fn("bpf_map__set_max_entries", c_int, P, c_uint32)
-_fn("bpf_map__map_flags", c_uint32, P)
-_fn("bpf_map__is_internal", c_bool, P)
-_fn("bpf_map__btf_key_type_id", c_uint32, P)
-_fn("bpf_map__btf_value_type_id", c_uint32, P)
-_fn("bpf_map__initial_value", c_void_p, P, POINTER(c_size_t))
-_fn("bpf_map__set_type", c_int, P, c_int)
-_fn("bpf_map__set_key_size", c_int, P, c_uint32)
-_fn("bpf_map__set_value_size", c_int, P, c_uint32)
-_fn("bpf_map__set_pin_path", c_int, P, c_char_p)
-_fn("bpf_map__pin_path", c_char_p, P)
-_fn("bpf_map__set_inner_map_fd", c_int, P, c_int)
-_fn("libbpf_probe_bpf_prog_type", c_int, c_int, P)
-_fn("bpf_obj_pin", c_int, c_int, c_char_p)
-_fn("bpf_obj_get", c_int, c_char_p)
-_fn("bpf_obj_get_info_by_fd", c_int, c_int, c_void_p, POINTER(c_uint32))
-_fn("bpf_enable_stats", c_int, c_int)
-_fn("bpf_map_get_fd_by_id", c_int, c_uint32)
-_fn("bpf_prog_get_fd_by_id", c_int, c_uint32)
-_fn("btf__load_from_kernel_by_id", P, c_uint32)
-_fn("btf__free", None, P)
-_fn("btf__parse_split", P, c_char_p, P)
-_fn("btf__load_vmlinux_btf", P)
-_fn("btf__find_by_name_kind", ctypes.c_int32, P, c_char_p, c_uint32)
-_fn("bpf_prog_load", c_int, c_int, c_char_p, c_char_p, c_void_p, c_size_t, POINTER(ProgLoadOpts))
-_fn("bpf_program__name", c_char_p, P)
-_fn("bpf_program__section_name", c_char_p, P)
-_fn("bpf_program__fd", c_int, P)
-_fn("bpf_program__type", c_int, P)
-_fn("bpf_program__autoload", c_bool, P)
-_fn("bpf_program__set_autoload", c_int, P, c_bool)
-_fn("bpf_program__autoattach", c_bool, P)
-_fn("bpf_program__set_autoattach", None, P, c_bool)
-_fn("bpf_program__insn_cnt", c_size_t, P)
-_fn("bpf_program__log_level", c_uint32, P)
-_fn("bpf_program__set_log_level", c_int, P, c_uint32)
-_fn("bpf_program__set_log_buf", c_int, P, c_void_p, c_size_t)
-_fn("bpf_program__attach", P, P)
-_fn("bpf_program__attach_tracepoint", P, P, c_char_p, c_char_p)
-_fn("bpf_program__attach_raw_tracepoint", P, P, c_char_p)
-_fn("bpf_program__attach_trace", P, P)
-_fn("bpf_program__attach_kprobe_opts", P, P, c_char_p, POINTER(KprobeOpts))
-_fn("bpf_program__attach_uprobe_opts", P, P, c_int, c_char_p, c_size_t, POINTER(UprobeOpts))
-_fn("bpf_link__destroy", c_int, P)
-_fn("bpf_link__fd", c_int, P)
-_fn("bpf_program__attach_perf_event", P, P, c_int)
-_fn("bpf_program__attach_usdt", P, P, c_int, c_char_p, c_char_p, c_char_p, POINTER(UsdtOpts))
-_fn("bpf_program__attach_xdp", P, P, c_int)
-_fn("bpf_program__attach_cgroup", P, P, c_int)
-_fn("bpf_program__attach_netns", P, P, c_int)
-_fn("bpf_program__attach_iter", P, P, POINTER(IterAttachOpts))
-_fn("bpf_iter_create", c_int, c_int)
-_fn("bpf_tc_hook_create", c_int, POINTER(TcHook))
-_fn("bpf_tc_hook_destroy", c_int, POINTER(TcHook))
-_fn("bpf_tc_attach", c_int, POINTER(TcHook), POINTER(TcOpts))
-_fn("bpf_tc_detach", c_int, POINTER(TcHook), POINTER(TcOpts))
-_fn("bpf_prog_attach", c_int, c_int, c_int, c_int, c_uint)
-_fn("bpf_prog_detach2", c_int, c_int, c_int, c_int)
-_fn("bpf_program__set_type", c_int, P, c_int)
-_fn("bpf_program__set_expected_attach_type", c_int, P, c_int)
-_fn("bpf_program__expected_attach_type", c_int, P)
-_fn("bpf_program__set_attach_target", c_int, P, c_int, c_char_p)
-_newer("bpf_program__attach_tcx", P, P, c_int, POINTER(TcxOpts))
-_fn("bpf_prog_test_run_opts", c_int, c_int, POINTER(TestRunOpts))
-_fn("bpf_map_lookup_elem", c_int, c_int, c_void_p, c_void_p)
-_fn("bpf_map_update_elem", c_int, c_int, c_void_p, c_void_p, c_uint64)
-_fn("bpf_map_delete_elem", c_int, c_int, c_void_p)
-_fn("bpf_map_lookup_and_delete_elem", c_int, c_int, c_void_p, c_void_p)
-_fn("bpf_map_get_next_key", c_int, c_int, c_void_p, c_void_p)
-_fn("bpf_map_lookup_batch", c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
-    POINTER(c_uint32), POINTER(MapBatchOpts))
-_fn("bpf_map_delete_batch", c_int, c_int, c_void_p, POINTER(c_uint32), POINTER(MapBatchOpts))
-_fn("bpf_map_lookup_and_delete_batch", c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
-    POINTER(c_uint32), POINTER(MapBatchOpts))
+# (restype, *argtypes) of every libbpf function bpfkit calls. A function only
+# newer libbpf versions have is listed too: has(name) tells whether it is there.
+PROTOTYPES: dict[str, tuple] = {
+    "libbpf_major_version": (c_uint32,),
+    "libbpf_minor_version": (c_uint32,),
+    "libbpf_num_possible_cpus": (c_int,),
+    "libbpf_strerror": (c_int, c_int, c_char_p, c_size_t),
+    "libbpf_probe_bpf_map_type": (c_int, c_int, P),
+    "bpf_object__open_file": (P, c_char_p, _Ptr("ObjectOpenOpts")),
+    "bpf_object__open_mem": (P, c_void_p, c_size_t, _Ptr("ObjectOpenOpts")),
+    "bpf_object__load": (c_int, P),
+    "bpf_object__close": (None, P),
+    "bpf_object__name": (c_char_p, P),
+    "bpf_object__btf": (P, P),
+    "bpf_object__next_map": (P, P, P),
+    "bpf_object__next_program": (P, P, P),
+    "btf__raw_data": (c_void_p, P, _Ptr(c_uint32)),
+    "bpf_map__name": (c_char_p, P),
+    "bpf_map__fd": (c_int, P),
+    "bpf_map__type": (c_int, P),
+    "bpf_map__key_size": (c_uint32, P),
+    "bpf_map__value_size": (c_uint32, P),
+    "bpf_map__max_entries": (c_uint32, P),
+    "bpf_map__set_max_entries": (c_int, P, c_uint32),
+    "bpf_map__map_flags": (c_uint32, P),
+    "bpf_map__is_internal": (c_bool, P),
+    "bpf_map__btf_key_type_id": (c_uint32, P),
+    "bpf_map__btf_value_type_id": (c_uint32, P),
+    "bpf_map__initial_value": (c_void_p, P, _Ptr(c_size_t)),
+    "bpf_map__set_type": (c_int, P, c_int),
+    "bpf_map__set_key_size": (c_int, P, c_uint32),
+    "bpf_map__set_value_size": (c_int, P, c_uint32),
+    "bpf_map__set_pin_path": (c_int, P, c_char_p),
+    "bpf_map__pin_path": (c_char_p, P),
+    "bpf_map__set_inner_map_fd": (c_int, P, c_int),
+    "libbpf_probe_bpf_prog_type": (c_int, c_int, P),
+    "bpf_obj_pin": (c_int, c_int, c_char_p),
+    "bpf_obj_get": (c_int, c_char_p),
+    "bpf_obj_get_info_by_fd": (c_int, c_int, c_void_p, _Ptr(c_uint32)),
+    "bpf_enable_stats": (c_int, c_int),
+    "bpf_map_get_fd_by_id": (c_int, c_uint32),
+    "bpf_prog_get_fd_by_id": (c_int, c_uint32),
+    "btf__load_from_kernel_by_id": (P, c_uint32),
+    "btf__free": (None, P),
+    "btf__parse_split": (P, c_char_p, P),
+    "btf__load_vmlinux_btf": (P,),
+    "btf__find_by_name_kind": (ctypes.c_int32, P, c_char_p, c_uint32),
+    "bpf_prog_load": (c_int, c_int, c_char_p, c_char_p, c_void_p, c_size_t, _Ptr("ProgLoadOpts")),
+    "bpf_program__name": (c_char_p, P),
+    "bpf_program__section_name": (c_char_p, P),
+    "bpf_program__fd": (c_int, P),
+    "bpf_program__type": (c_int, P),
+    "bpf_program__autoload": (c_bool, P),
+    "bpf_program__set_autoload": (c_int, P, c_bool),
+    "bpf_program__autoattach": (c_bool, P),
+    "bpf_program__set_autoattach": (None, P, c_bool),
+    "bpf_program__insn_cnt": (c_size_t, P),
+    "bpf_program__log_level": (c_uint32, P),
+    "bpf_program__set_log_level": (c_int, P, c_uint32),
+    "bpf_program__set_log_buf": (c_int, P, c_void_p, c_size_t),
+    "bpf_program__attach": (P, P),
+    "bpf_program__attach_tracepoint": (P, P, c_char_p, c_char_p),
+    "bpf_program__attach_raw_tracepoint": (P, P, c_char_p),
+    "bpf_program__attach_trace": (P, P),
+    "bpf_program__attach_kprobe_opts": (P, P, c_char_p, _Ptr("KprobeOpts")),
+    "bpf_program__attach_uprobe_opts": (P, P, c_int, c_char_p, c_size_t, _Ptr("UprobeOpts")),
+    "bpf_link__destroy": (c_int, P),
+    "bpf_link__fd": (c_int, P),
+    "bpf_program__attach_perf_event": (P, P, c_int),
+    "bpf_program__attach_usdt": (P, P, c_int, c_char_p, c_char_p, c_char_p, _Ptr("UsdtOpts")),
+    "bpf_program__attach_xdp": (P, P, c_int),
+    "bpf_program__attach_cgroup": (P, P, c_int),
+    "bpf_program__attach_netns": (P, P, c_int),
+    "bpf_program__attach_iter": (P, P, _Ptr("IterAttachOpts")),
+    "bpf_iter_create": (c_int, c_int),
+    "bpf_tc_hook_create": (c_int, _Ptr("TcHook")),
+    "bpf_tc_hook_destroy": (c_int, _Ptr("TcHook")),
+    "bpf_tc_attach": (c_int, _Ptr("TcHook"), _Ptr("TcOpts")),
+    "bpf_tc_detach": (c_int, _Ptr("TcHook"), _Ptr("TcOpts")),
+    "bpf_prog_attach": (c_int, c_int, c_int, c_int, c_uint),
+    "bpf_prog_detach2": (c_int, c_int, c_int, c_int),
+    "bpf_program__set_type": (c_int, P, c_int),
+    "bpf_program__set_expected_attach_type": (c_int, P, c_int),
+    "bpf_program__expected_attach_type": (c_int, P),
+    "bpf_program__set_attach_target": (c_int, P, c_int, c_char_p),
+    "bpf_program__attach_tcx": (P, P, c_int, _Ptr("TcxOpts")),
+    "bpf_prog_test_run_opts": (c_int, c_int, _Ptr("TestRunOpts")),
+    "bpf_map_lookup_elem": (c_int, c_int, c_void_p, c_void_p),
+    "bpf_map_update_elem": (c_int, c_int, c_void_p, c_void_p, c_uint64),
+    "bpf_map_delete_elem": (c_int, c_int, c_void_p),
+    "bpf_map_lookup_and_delete_elem": (c_int, c_int, c_void_p, c_void_p),
+    "bpf_map_get_next_key": (c_int, c_int, c_void_p, c_void_p),
+    "bpf_map_lookup_batch": (c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+                                        _Ptr(c_uint32), _Ptr("MapBatchOpts")),
+    "bpf_map_delete_batch": (c_int, c_int, c_void_p, _Ptr(c_uint32), _Ptr("MapBatchOpts")),
+    "bpf_map_lookup_and_delete_batch": (c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+                                        _Ptr(c_uint32), _Ptr("MapBatchOpts")),
+}
+lib = _Lib(_cdll)
 
 _libc.mount.restype = c_int
 _libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, ctypes.c_ulong, c_void_p]
@@ -312,7 +321,7 @@ def _on_print(level: int, fmt: bytes, va_list: int) -> int:
     return 0
 
 
-_fn("libbpf_set_print", c_void_p, _PRINT_FN)
+PROTOTYPES["libbpf_set_print"] = (c_void_p, _PRINT_FN)
 lib.libbpf_set_print(_on_print)
 
 

@@ -93,6 +93,16 @@ def kernel_release() -> str:
     return os.uname().release
 
 
+def kernel_version() -> tuple[int, int]:
+    """(major, minor) of the running kernel, from uname ("6.1.0-18-amd64" ->
+    (6, 1)); (0, 0) when the release does not start with numbers."""
+    parts = kernel_release().split("-", 1)[0].split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return 0, 0
+
+
 def lockdown_mode() -> str | None:
     """The active lockdown mode ('none', 'integrity', 'confidentiality') or None."""
     try:

@@ -3,7 +3,8 @@
 A live map is one fd-backed class (base.Map) made from (fd, info, key codec,
 value codec), whatever it came from: an object's load, a pin, an id. The
 kind registry below picks the class for a map type; a new map kind is a class
-in its own module here plus one line in ``KINDS``. Before load, an object's
+in its own module here plus one line in ``KINDS``, which names it (module,
+class) so that only the kinds a program has are imported. Before load, an object's
 maps are MapSpecs (spec.py). Imports the floors below only.
 """
 
@@ -16,15 +17,9 @@ from ..codecs.types import RawCodec, TypeRegistry
 from ..kernel import system
 from ..kernel.errors import BPFError
 from ..kernel.info import MapInfo, fd_kind, kernel_btf_bytes, map_fd_by_id
-from ..kernel.pins import open_pinned
 from ..kernel.uapi import MapType
-from .arrays import ArrayMap
 from .base import Map, PerCpuValues, default_key_codec
-from .fdmaps import MapOfMaps, ProgArrayMap
-from .lpm import LpmTrieMap
 from .spec import MapSpec
-from .streams import PerfEventArrayMap, RingBufMap, StackTraceMap
-from .values import BloomFilterMap, QueueMap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,25 +28,49 @@ if TYPE_CHECKING:
 
     from ..codecs.types import Codec
 
-# BPF_MAP_TYPE -> the class of its live maps (others: the plain dict-like Map).
-KINDS: dict[int, type[Map]] = {
-    MapType.ARRAY: ArrayMap,
-    MapType.PERCPU_ARRAY: ArrayMap,
-    MapType.QUEUE: QueueMap,
-    MapType.STACK: QueueMap,
-    MapType.BLOOM_FILTER: BloomFilterMap,
-    MapType.LPM_TRIE: LpmTrieMap,
-    MapType.PROG_ARRAY: ProgArrayMap,
-    MapType.ARRAY_OF_MAPS: MapOfMaps,
-    MapType.HASH_OF_MAPS: MapOfMaps,
-    MapType.RINGBUF: RingBufMap,
-    MapType.PERF_EVENT_ARRAY: PerfEventArrayMap,
-    MapType.STACK_TRACE: StackTraceMap,
+    # The kinds KINDS names (imported on first use): here so that tools and
+    # scripts/check_imports.py see this module's real dependencies.
+    from .arrays import ArrayMap
+    from .fdmaps import MapOfMaps, ProgArrayMap
+    from .lpm import LpmTrieMap
+    from .streams import PerfEventArrayMap, RingBufMap, StackTraceMap
+    from .values import BloomFilterMap, QueueMap
+
+# BPF_MAP_TYPE -> (module here, class) of its live maps; other types are the
+# plain dict-like Map. By name, not by class: a module is imported when a map
+# of its kind is first made (each costs start-up time, and most programs use
+# two or three kinds).
+KINDS: dict[int, tuple[str, str]] = {
+    MapType.ARRAY: ("arrays", "ArrayMap"),
+    MapType.PERCPU_ARRAY: ("arrays", "ArrayMap"),
+    MapType.QUEUE: ("values", "QueueMap"),
+    MapType.STACK: ("values", "QueueMap"),
+    MapType.BLOOM_FILTER: ("values", "BloomFilterMap"),
+    MapType.LPM_TRIE: ("lpm", "LpmTrieMap"),
+    MapType.PROG_ARRAY: ("fdmaps", "ProgArrayMap"),
+    MapType.ARRAY_OF_MAPS: ("fdmaps", "MapOfMaps"),
+    MapType.HASH_OF_MAPS: ("fdmaps", "MapOfMaps"),
+    MapType.RINGBUF: ("streams", "RingBufMap"),
+    MapType.PERF_EVENT_ARRAY: ("streams", "PerfEventArrayMap"),
+    MapType.STACK_TRACE: ("streams", "StackTraceMap"),
 }
 
 
 def map_class(map_type: int) -> type[Map]:
-    return KINDS.get(map_type, Map)
+    where = KINDS.get(map_type)
+    if where is None:
+        return Map
+    module, name = where
+    # lazy: a kind's module loads with its first map (see KINDS)
+    return getattr(__import__(module, globals(), None, (name,), 1), name)
+
+
+def __getattr__(name: str) -> type[Map]:
+    """The kind classes by name (``maps.LpmTrieMap``), imported on first use."""
+    for module, cls in KINDS.values():
+        if cls == name:
+            return getattr(__import__(module, globals(), None, (cls,), 1), cls)  # lazy: see KINDS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _typed(types: TypeRegistry | None, type_id: int, size: int) -> Codec | None:
@@ -96,6 +115,8 @@ def load_pinned_map(path: str | os.PathLike[str]) -> Map:
     from the BTF the kernel keeps for it. Close it (or use ``with``) when done."""
     system.require_privileges()
     path = os.fspath(path)
+    from ..kernel.pins import open_pinned  # lazy: pins are a few programs' business
+
     fd = open_pinned(path)
     try:
         return _from_fd(fd, path, pin_path=path)

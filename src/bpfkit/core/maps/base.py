@@ -16,7 +16,6 @@ from ..codecs.types import IntCodec, RawCodec, StructValue
 from ..kernel import libbpf
 from ..kernel.errors import ENOTSUPP, BPFError, BPFMapFullError, error_for
 from ..kernel.info import map_id
-from ..kernel.pins import pin_fd, unpin
 from ..kernel.system import BPFFS, possible_cpus
 from ..kernel.uapi import ARRAY_TYPES, BPF_ANY, BPF_EXIST, PERCPU_TYPES, MapType
 
@@ -126,11 +125,15 @@ class Map:
     def pin(self, path: str | None = None) -> str:
         """Pin the map (default /sys/fs/bpf/NAME) so it outlives this process
         and other processes can open it (bpfkit.load_pinned_map)."""
+        from ..kernel.pins import pin_fd  # lazy: pinning is a few programs' business
+
         self._pinned = pin_fd(self.fd, path or f"{BPFFS}/{self.name}", f"map {self.name!r}")
         return self._pinned
 
     def unpin(self) -> bool:
         """Remove the pin (the map lives on while something holds it)."""
+        from ..kernel.pins import unpin  # lazy: pinning is a few programs' business
+
         path, self._pinned = self._pinned, None
         return unpin(path) if path else False
 

@@ -13,7 +13,6 @@ import os
 from ..kernel import libbpf, system
 from ..kernel.errors import BPFError, error_for
 from ..kernel.info import MapInfo
-from ..kernel.pins import unpin
 from ..kernel.uapi import MapType
 
 TYPE_CHECKING = False
@@ -100,6 +99,8 @@ class MapSpec:
     def unpin(self) -> bool:
         """Remove the pin at pin_path (a stale one a failed load did not reuse),
         and pin nothing at load. False when nothing was pinned there."""
+        from ..kernel.pins import unpin  # lazy: pinning is a few programs' business
+
         path = self.pin_path
         self._set("pin_path", lib.bpf_map__set_pin_path, None)
         return unpin(path) if path else False
