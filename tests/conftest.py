@@ -82,6 +82,14 @@ def unescape(text: str) -> bytes:
 _HAS: dict[str, bool] = {}
 
 
+def _module_loadable(name: str) -> bool:
+    """modprobe -n: the module could be loaded (a machine without kmod cannot load any)."""
+    modprobe = shutil.which("modprobe", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if modprobe is None:
+        return False
+    return subprocess.run([modprobe, "-n", name], capture_output=True).returncode == 0
+
+
 def kernel_has(feature: str) -> bool:
     """Whether this kernel offers ``feature``, as the loader decides it
     (bpfkit.core.kernel.features): kprobe, fentry, fexit, lsm, wireguard."""
@@ -93,10 +101,7 @@ def kernel_has(feature: str) -> bool:
             "fentry": lambda: features.trampoline_refusal("fentry", "do_unlinkat") is None,
             "fexit": lambda: features.trampoline_refusal("fexit", "do_unlinkat") is None,
             "lsm": lambda: features.trampoline_refusal("lsm", "file_open") is None,
-            # modprobe -n: the module could be loaded (a machine without kmod cannot load any)
-            "wireguard": lambda: os.path.isdir("/sys/module/wireguard") or (
-                shutil.which("modprobe") is not None
-                and subprocess.run(["modprobe", "-n", "wireguard"], capture_output=True).returncode == 0),
+            "wireguard": lambda: os.path.isdir("/sys/module/wireguard") or _module_loadable("wireguard"),
         }
         _HAS[feature] = os.geteuid() == 0 and probes[feature]()
     return _HAS[feature]

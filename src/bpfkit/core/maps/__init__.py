@@ -69,7 +69,9 @@ def __getattr__(name: str) -> type[Map]:
     """The kind classes by name (``maps.LpmTrieMap``), imported on first use."""
     for module, cls in KINDS.values():
         if cls == name:
-            return getattr(__import__(module, globals(), None, (cls,), 1), cls)  # lazy: see KINDS
+            value = getattr(__import__(module, globals(), None, (cls,), 1), cls)  # lazy: see KINDS
+            globals()[name] = value
+            return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
