@@ -121,3 +121,20 @@ def test_a_monitor_starts_without_the_modules_of_other_runs_and_without_compile(
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        cwd=ROOT)
     assert "READY []" in r.stderr and "RC 0" in r.stderr, r.stderr[-2000:]
+
+
+def test_every_libbpf_call_has_a_prototype() -> None:
+    """The binding gives each function its prototype on first use; a call
+    without one is refused (ctypes would return a pointer cut to an int)."""
+    import re
+
+    from bpfkit.core.kernel import libbpf
+
+    called = set()
+    for path in (ROOT / "src" / "bpfkit").rglob("*.py"):
+        called |= set(re.findall(r"\blib\.(\w+)\(", path.read_text()))
+    assert called and not called - set(libbpf.PROTOTYPES), called - set(libbpf.PROTOTYPES)
+    with pytest.raises(AttributeError, match="no prototype"):
+        libbpf.lib.bpf_map__key  # noqa: B018 - exported by libbpf, not declared here
+    # a pointer argument is made from the struct the module hands out: one class per struct
+    assert libbpf.lib.bpf_object__open_file.argtypes[1]._type_ is libbpf.ObjectOpenOpts

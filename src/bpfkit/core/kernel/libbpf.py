@@ -117,18 +117,21 @@ class _Ptr:
 class _Lib:
     """libbpf's functions, each given its C prototype (PROTOTYPES) on first
     use: declaring all ~90 up front, with their pointer types, cost ~0.5 ms of
-    every start, and a run calls a third of them. A name this libbpf does not export
-    raises AttributeError, so ``has(name)`` and ``hasattr`` tell."""
+    every start, and a run calls a third of them. A name this libbpf does
+    not export raises AttributeError (``has(name)`` asks first); so does one
+    without a prototype, which ctypes would call as returning int (a pointer
+    cut to 32 bits) rather than fail."""
 
     def __init__(self, cdll: ctypes.CDLL) -> None:
         self._cdll = cdll
 
     def __getattr__(self, name: str):  # only for names not yet looked up
-        f = getattr(self._cdll, name)
         proto = PROTOTYPES.get(name)
-        if proto is not None:
-            f.restype = proto[0]
-            f.argtypes = [a.resolve() if isinstance(a, _Ptr) else a for a in proto[1:]]
+        if proto is None:
+            raise AttributeError(f"libbpf.{name}: no prototype in PROTOTYPES")
+        f = getattr(self._cdll, name)
+        f.restype = proto[0]
+        f.argtypes = [a.resolve() if isinstance(a, _Ptr) else a for a in proto[1:]]
         setattr(self, name, f)  # later calls find it without __getattr__
         return f
 
