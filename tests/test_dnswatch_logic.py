@@ -308,7 +308,7 @@ def test_one_process_asking_a_name_often_links_nothing_and_stays_small() -> None
 
 def tool(*argv: str):
     from bpfkit.cli import parse_args
-    from bpfkit.runner.clock import Clock
+    from bpfkit.runner.tool import Clock
     from bpfkit.tools.dnswatch import DnsWatch
 
     return DnsWatch(parse_args(["dnswatch", *argv]), Clock())

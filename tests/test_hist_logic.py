@@ -151,7 +151,7 @@ def test_labels_escape_names_and_format_peers() -> None:
 
 
 def test_hist_options_are_checked_before_anything_is_opened() -> None:
-    from bpfkit.runner.clock import Clock
+    from bpfkit.runner.tool import Clock
     from bpfkit.tools.hist import Hist
 
     def args(**kw: object) -> argparse.Namespace:
@@ -172,7 +172,7 @@ def test_hist_options_are_checked_before_anything_is_opened() -> None:
 
 
 def test_metrics_take_the_kernel_buckets_with_the_exact_sum() -> None:
-    from bpfkit.runner.clock import Clock
+    from bpfkit.runner.tool import Clock
     from bpfkit.tools.hist import Hist
 
     ns = argparse.Namespace(what="syscall", by="syscall", unit="us", linear=None, max_keys=None, key=None,

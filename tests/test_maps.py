@@ -160,6 +160,28 @@ def test_a_live_map_needs_no_object(bpf_obj) -> None:
         m[2]
 
 
+def test_live_maps_are_made_on_first_use(bpf_obj) -> None:
+    """After load a live Map is made when first asked for (a monitor touches
+    its ring and perhaps a counter), then always the same one; iterating makes
+    them all. One first asked for after close() is refused: its libbpf spec is
+    freed memory by then."""
+    with BPFObject.open(bpf_obj("maps")) as o:
+        o.load()
+        live = o.maps
+        assert live.made() == []
+        arr = o.maps.arr
+        assert live.made() == [arr] and o.maps["arr"] is arr
+        assert {m.name for m in o.maps} == set(o.maps.names()) == {m.name for m in live.made()}
+    with BPFObject.open(bpf_obj("maps")) as o:
+        o.load()
+        arr = o.maps.arr
+        arr[1] = 9
+    with pytest.raises(BPFError, match="'arr' is closed"):  # made ones close with the object
+        arr[1]
+    with pytest.raises(BPFError, match="closed"):
+        _ = o.maps.flows
+
+
 def test_map_specs_before_load_and_live_maps_after(bpf_obj) -> None:
     from bpfkit import MapSpec
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from bpfkit.output import escape
-from bpfkit.runner.clock import Clock
+from bpfkit.runner.tool import Clock
 from bpfkit.tools.snapaudit import SnapAudit, kernel_dev
 from bpfkit.tools.snapaudit.history import HistoryJoin
 from bpfkit.tools.snapaudit.nvlist import decode

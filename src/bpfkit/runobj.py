@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .core.object import BPFObject
-    from .runner.clock import Clock
+    from .runner.tool import Clock
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

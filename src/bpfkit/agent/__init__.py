@@ -18,8 +18,7 @@ from ..core.kernel.errors import BPFError
 from ..output import Rotation
 from ..runner import Clock, Monitor, Session, output_group, parse_address, settings
 from ..runner import add_runner_arguments as _runner_options
-from ..runner.loop import Signals
-from ..runner.session import say, shared_output
+from ..runner.session import Signals, say, shared_output
 from ..tools import load
 from .config import DEFAULT_PATH, ConfigError, default_text, parse
 

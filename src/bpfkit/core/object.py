@@ -36,7 +36,7 @@ from .program import Program
 
 TYPE_CHECKING = False  # importing typing costs ms of start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
     from .codecs.types import Codec
@@ -77,6 +77,33 @@ class Named:
         return list(self._items)
 
 
+class LiveMaps(Named):
+    """The live maps of a loaded object by name, each made on first use: a
+    monitor touches its ring and perhaps a counter, and making a Map costs
+    its kind's module and its key and value codecs (about a third of what
+    load() does in Python for a monitor)."""
+
+    def __init__(self, names: Iterable[str], make: Callable[[str], Map]) -> None:
+        super().__init__("map", dict.fromkeys(names))
+        self._make = make
+
+    def __getitem__(self, name: str) -> Any:
+        m = super().__getitem__(name)  # an unknown name fails here, with the known ones
+        if m is None:
+            m = self._make(name)
+            # Two threads may both make it: each Map only borrows the object's
+            # fd, so keeping the first is all it takes.
+            m = self._items[name] = self._items[name] or m
+        return m
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[name] for name in list(self._items))
+
+    def made(self) -> list[Map]:
+        """The maps made so far (close() closes these, and makes none)."""
+        return [m for m in self._items.values() if m is not None]
+
+
 class BPFObject:
     """A compiled BPF object (.bpf.o) and everything it creates in the kernel."""
 
@@ -107,7 +134,7 @@ class BPFObject:
             progs[pr.name] = pr
             p = lib.bpf_object__next_program(ptr, p)
         self.progs = Named("program", progs)
-        self._live: Named | None = None  # the live maps, once loaded
+        self._live: LiveMaps | None = None  # the live maps, once loaded
         self._sections: dict[str, GlobalSection] = {}
         self._readers: list[Any] = []
         self._hook_groups: dict[str, hooks.HookGroup] = {}
@@ -261,8 +288,8 @@ class BPFObject:
         return area
 
     def _go_live(self, declared: dict[str, MapInfo]) -> None:
-        """Replace the pre-load views by live ones: maps by their fds, sections by mmaps."""
-        live: dict[str, Map] = {}
+        """Replace the pre-load views by live ones: maps by their fds (each made
+        on first use, see LiveMaps), sections by mmaps."""
         progs_by_id: dict[int, Program] = {}
 
         def resolve_prog(pid: int) -> Any:
@@ -271,7 +298,7 @@ class BPFObject:
             return progs_by_id.get(pid, pid)
 
         def resolve_map(mid: int) -> Any:
-            for m in live.values():
+            for m in live:  # a map-in-map's value: one of ours is returned as itself
                 if m.id == mid:
                     return m
             try:
@@ -279,17 +306,22 @@ class BPFObject:
             except BPFError:
                 return mid
 
-        for name, spec in self._specs._items.items():
+        def make(name: str) -> Map:
+            if self._ptr is None:  # the specs died with the libbpf object
+                raise BPFError(f"{self.name} is closed")
+            spec = self._specs._items[name]
             info = spec.info()
             info.btf_key_type_id = declared[name].btf_key_type_id
             info.btf_value_type_id = declared[name].btf_value_type_id
             resolve = resolve_prog if info.type == MapType.PROG_ARRAY else resolve_map
-            live[name] = live_map(spec.loaded_fd(), info, self.types, owns_fd=False,
-                                  pin_path=spec.pin_path, resolve=resolve)
+            return live_map(spec.loaded_fd(), info, self.types, owns_fd=False,
+                            pin_path=spec.pin_path, resolve=resolve)
+
+        live = LiveMaps(self._specs._items, make)
         for sec in self._sections.values():
             sec.close()
         self._sections.clear()
-        self._live = Named("map", live)
+        self._live = live
 
     # -- hook fallbacks -------------------------------------------------------------------------
     def declare_hooks(self, group: str, *alternatives: str | tuple[str, ...],
@@ -507,7 +539,7 @@ class BPFObject:
             s.close()
         self.detach()
         if self._live is not None:
-            for m in self._live:
+            for m in self._live.made():
                 m.close()
         lib.bpf_object__close(self._ptr)
         self._ptr = None

@@ -3,9 +3,9 @@
     check the options (UsageError: exit 2, before anything is opened)
     -> start each monitor (open, configure, load, attach, open its readers)
     -> open the output, print the header, READY=1
-    -> the loop (loop.py) until a signal or the deadline -> counts on stderr.
+    -> the loop (session.py) until a signal or the deadline -> counts on stderr.
 
-tool.py says what a monitor declares, monitor.py runs one, loop.py runs them all.
+tool.py says what a monitor declares, monitor.py runs one, session.py runs them all.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from ..argv import UsageError, interval, period, ring_kilobytes, seconds, size
 from ..core.events.ringbuf import check_ring_size
 from ..core.kernel.errors import BPFError
 from ..output import Output
-from .clock import Clock
-from .loop import Signals
 from .monitor import Monitor, Settings
-from .session import Session
-from .tool import Tool
+from .session import Session, Signals
+from .tool import Clock, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ bpfkit_events_lost_total (ring_full, perf_lost, output_error),
 bpfkit_bpf_program_run_seconds_total and _runs_total (kernel BPF stats,
 enabled for the process's lifetime with BPF_ENABLE_STATS: no sysctl is
 changed), the process's own (RSS, CPU, fds), and each tool's counters and
-histograms (runner.metrics). No pid, path or name label: cardinality stays
+histograms (runner.tool). No pid, path or name label: cardinality stays
 bounded.
 """
 
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-    from .metrics import Metric
     from .session import Session
+    from .tool import Metric
 
 
 class SessionCollector:

@@ -1,5 +1,6 @@
-"""What a monitor declares: its options, its program's configuration, and how
-one event becomes a text row and a JSON record.
+"""What a monitor is made of: the Tool it subclasses (its options, its
+program's configuration, how one event becomes a text row and a JSON
+record), the Clock that dates its events and the metrics it keeps.
 
 A tool is a class; the runner makes one instance per run with the parsed
 options, and the constructor checks them (raising UsageError) before
@@ -11,18 +12,139 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ..argv import UsageError
 
 TYPE_CHECKING = False  # typing: imported only for type checkers (start-up)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from typing import Any, ClassVar
 
     from ..core.object import BPFObject
-    from .clock import Clock
-    from .metrics import Metric
+
+
+class Clock:
+    """Kernel CLOCK_MONOTONIC ns (bpf_ktime_get_ns) -> wall-clock time, computed once."""
+
+    def __init__(self) -> None:
+        self.offset = time.time() - time.monotonic()
+        self.start_ns = time.monotonic_ns()
+        self._sec, self._sec_iso = -1, ""
+        self._hsec, self._hms = -1, ""
+
+    def wall(self, ktime_ns: int) -> float:
+        return ktime_ns / 1e9 + self.offset
+
+    def iso(self, ktime_ns: int) -> str:
+        """RFC 3339 UTC with microseconds; the date part is formatted once per second."""
+        us = int(self.wall(ktime_ns) * 1e6)
+        sec = us // 1_000_000
+        if sec != self._sec:
+            self._sec = sec
+            self._sec_iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self._sec_iso}.{us % 1_000_000:06d}Z"
+
+    def now_iso(self) -> str:
+        return self.iso(time.monotonic_ns())
+
+    def hms(self, ktime_ns: int) -> str:
+        """Local HH:MM:SS, the text TIME column; formatted once per second."""
+        sec = int(ktime_ns / 1e9 + self.offset)
+        if sec != self._hsec:
+            self._hsec, self._hms = sec, time.strftime("%H:%M:%S", time.localtime(sec))
+        return self._hms
+
+    def relative(self, ktime_ns: int) -> float:
+        return (ktime_ns - self.start_ns) / 1e9
+
+
+# Counters and histograms a tool keeps as it goes, cheap enough to touch per
+# event, that the agent's metrics endpoint reads at scrape time.
+#
+# No Prometheus import here: `bpfkit agent --metrics` turns these into
+# prometheus_client families in a custom collector (lazily imported). Labels
+# are tuples of strings in the order the metric declares; a tool must never use
+# an unbounded value (a pid, a path, a DNS name) as a label.
+
+
+class Counter:
+    """A monotonically increasing count per label set."""
+
+    kind = "counter"
+    __slots__ = ("help", "labels", "name", "values")
+
+    def __init__(self, name: str, help: str, labels: Sequence[str] = ()) -> None:
+        self.name, self.help, self.labels = name, help, tuple(labels)
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, labels: tuple[str, ...] = (), by: float = 1) -> None:
+        self.values[labels] = self.values.get(labels, 0) + by
+
+    def get(self, labels: tuple[str, ...] = ()) -> float:
+        return self.values.get(labels, 0)
+
+
+class Gauge(Counter):
+    """A value that goes up and down (set, not added)."""
+
+    kind = "gauge"
+    __slots__ = ()
+
+    def set(self, value: float, labels: tuple[str, ...] = ()) -> None:
+        self.values[labels] = value
+
+
+class Histogram:
+    """Observations in fixed upper bounds (``le``), with their count and exact sum."""
+
+    kind = "histogram"
+    __slots__ = ("bounds", "help", "labels", "name", "series")
+
+    def __init__(self, name: str, help: str, bounds: Sequence[float], labels: Sequence[str] = ()) -> None:
+        self.name, self.help, self.labels = name, help, tuple(labels)
+        self.bounds = tuple(sorted(bounds))
+        # label set -> [bucket counts (non-cumulative, one per bound, then +Inf), sum]
+        self.series: dict[tuple[str, ...], list] = {}
+
+    def observe(self, value: float, labels: tuple[str, ...] = ()) -> None:
+        s = self.series.get(labels)
+        if s is None:
+            s = self.series[labels] = [[0] * (len(self.bounds) + 1), 0.0]
+        counts = s[0]
+        for i, b in enumerate(self.bounds):
+            if value <= b:
+                counts[i] += 1
+                break
+        else:
+            counts[-1] += 1
+        s[1] += value
+
+    def add_buckets(self, counts: Sequence[int], total: float, labels: tuple[str, ...] = ()) -> None:
+        """Merge already-bucketed observations (from an in-kernel histogram)."""
+        s = self.series.get(labels)
+        if s is None:
+            s = self.series[labels] = [[0] * (len(self.bounds) + 1), 0.0]
+        for i, c in enumerate(counts):
+            s[0][i] += c
+        s[1] += total
+
+    def cumulative(self, labels: tuple[str, ...] = ()) -> tuple[list[tuple[float, int]], int, float]:
+        """([(le, cumulative count)... (+inf, count)], count, sum) for one label set."""
+        counts, total = self.series.get(labels, [[0] * (len(self.bounds) + 1), 0.0])
+        out, running = [], 0
+        for b, c in zip((*self.bounds, float("inf")), counts, strict=True):
+            running += c
+            out.append((b, running))
+        return out, running, total
+
+
+Metric = Counter | Gauge | Histogram
+
+
+def find(metrics: Iterable[Metric], name: str) -> Metric | None:
+    return next((m for m in metrics if m.name == name), None)
 
 
 class Tool:
@@ -161,7 +283,7 @@ class Tool:
         return []
 
     def metrics(self) -> list[Metric]:
-        """The tool's own counters and histograms (runner.metrics), kept up to
+        """The tool's own counters and histograms (Counter, Gauge, Histogram above), kept up to
         date by observe(); the agent exports them. Labels must be bounded."""
         return []
 
@@ -169,4 +291,4 @@ class Tool:
         """Count one event into metrics() (called per event only when metrics are on)."""
 
 
-__all__ = ["Tool"]
+__all__ = ["Clock", "Counter", "Gauge", "Histogram", "Metric", "Tool", "find"]

@@ -21,7 +21,7 @@ import os
 import select
 import struct
 
-from ..codecs.records import record_decoder
+from ..codecs.types import record_decoder
 from ..kernel import libbpf, perf
 from ..kernel.errors import BPFError, error_for
 from ..kernel.system import online_cpus

@@ -18,7 +18,7 @@ import mmap
 import select
 import struct
 
-from ..codecs.records import compile_loop
+from ..codecs.types import compile_loop
 from ..kernel.errors import BPFError
 from .epoll import EpollReader
 

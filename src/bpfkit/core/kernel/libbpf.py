@@ -245,7 +245,7 @@ lib = _Lib(_cdll)
 _libc.mount.restype = c_int
 _libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, ctypes.c_ulong, c_void_p]
 _libc.vsnprintf.restype = c_int
-_libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
+_libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_void_p, c_void_p]
 
 VERSION = (lib.libbpf_major_version(), lib.libbpf_minor_version())
 
@@ -298,16 +298,21 @@ def mount(source: str, target: str, fstype: str) -> None:
 # libbpf prints warnings and verifier logs through one process-wide callback.
 # We route them into per-thread capture lists so errors can carry them.
 
-_PRINT_FN = CFUNCTYPE(c_int, c_uint, c_char_p, c_void_p)
+# The format as an address, not c_char_p: libbpf prints ~300 debug lines for
+# one monitor's open, load and attach, and a c_char_p would copy each format
+# into a bytes object only for the callback to ignore it.
+_PRINT_FN = CFUNCTYPE(c_int, c_uint, c_void_p, c_void_p)
 _capture = _local()
 LEVEL_WARN, LEVEL_INFO, LEVEL_DEBUG = 0, 1, 2
 
 
 @_PRINT_FN
-def _on_print(level: int, fmt: bytes, va_list: int) -> int:
+def _on_print(level: int, fmt: int, va_list: int) -> int:
+    if level == LEVEL_DEBUG:  # nearly every call: first, before the thread-local lookup
+        return 0
     try:
         lines = getattr(_capture, "lines", None)
-        if lines is None or level == LEVEL_DEBUG:
+        if lines is None:
             return 0
         # A va_list is consumed by use: keep a copy of its bytes (what va_copy
         # does on x86-64 and arm64) so a long verifier log can be formatted again.

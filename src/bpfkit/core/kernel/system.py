@@ -145,6 +145,18 @@ def tracefs_path() -> str | None:
     return None
 
 
+# Where tracefs was found readable: asked before each tracepoint hook is
+# chosen and attached (14 times for fileopen), answered by two stat()s and an
+# access() each. Nothing of ours unmounts it; a tracefs gone under a running
+# process makes libbpf's attach fail with its own error.
+_readable_tracefs: list[str] = []
+
+
+def forget() -> None:
+    """Drop what was found (tests that change what the process sees)."""
+    _readable_tracefs.clear()
+
+
 def ensure_tracefs() -> tuple[str, bool]:
     """Mount tracefs at /sys/kernel/tracing when it is missing.
 
@@ -153,9 +165,12 @@ def ensure_tracefs() -> tuple[str, bool]:
     this process (mode 0700 for a user with CAP_BPF) is a permission problem,
     and said as one.
     """
+    if _readable_tracefs:
+        return _readable_tracefs[0], False
     states = {path: _tracefs_at(path) for path in (DEBUGFS_TRACING, TRACEFS)}
     for path, state in states.items():
         if state == "ok":
+            _readable_tracefs.append(path)
             return path, False
     if "denied" in states.values() or _is_mounted(TRACEFS, "tracefs"):
         raise BPFPermissionError(

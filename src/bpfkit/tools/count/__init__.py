@@ -13,7 +13,7 @@ import time
 
 from ...argv import UsageError, pid
 from ...output import escape
-from ...runner.metrics import Counter
+from ...runner.tool import Counter
 from ..hist import kernel
 from ..hist import positive_int as _positive
 from ..hist.base import EngineTool
@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
-    from ...runner.metrics import Metric
+    from ...runner.tool import Clock, Metric
 
 SYSCALL_EVENTS = ("syscalls", "syscall")
 TASK_BY = ("comm", "pid", "tid", "cpu")

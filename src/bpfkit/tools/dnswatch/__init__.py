@@ -20,8 +20,7 @@ from math import log
 
 from ...argv import UsageError, milliseconds, pid, uid
 from ...output import escape
-from ...runner.metrics import Counter, Histogram
-from ...runner.tool import Tool
+from ...runner.tool import Counter, Histogram, Tool
 from .track import Matcher, Message, Stream, parse
 from .wire import QTYPES, RCODES, answers, parse_type, rcode_name, type_name
 
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
-    from ...runner.metrics import Metric
+    from ...runner.tool import Clock, Metric
     from .track import Query, Result
 
 DEFAULT_TIMEOUT_MS = 5000.0  # glibc, musl, Go and dig all give up on a try after 5 s

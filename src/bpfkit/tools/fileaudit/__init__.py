@@ -16,8 +16,7 @@ from _thread import get_native_id
 
 from ...argv import UsageError, uid
 from ...output import escape
-from ...runner.metrics import Counter
-from ...runner.tool import Tool
+from ...runner.tool import Counter, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
+    from ...runner.tool import Clock
 
 # The seed's trees, plus sudoers.d; ~/.ssh of every user is added at start.
 DEFAULT_WATCH = ("/etc", "/root", "/usr/lib/systemd", "/var/spool/cron", "/etc/sudoers.d")

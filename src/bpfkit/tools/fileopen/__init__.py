@@ -6,8 +6,7 @@ import errno
 
 from ...argv import milliseconds, pid, uid
 from ...output import escape, fit
-from ...runner.metrics import Histogram
-from ...runner.tool import Tool
+from ...runner.tool import Histogram, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
+    from ...runner.tool import Clock
 
 SYSCALLS = ("open", "openat", "openat2", "creat")
 

@@ -16,7 +16,7 @@ import time
 
 from ...argv import UsageError, pid
 from ...output import escape
-from ...runner.metrics import Histogram
+from ...runner.tool import Histogram
 from . import engine, kernel, printer
 from .base import EngineTool
 from .engine import BOUNDED_BY, BY, KEY_KINDS, PRESETS, UNITS, Labels, Preset, Span, parse_where, tp_conf
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
-    from ...runner.metrics import Metric
+    from ...runner.tool import Clock, Metric
 
 
 def positive_int(text: str) -> int:

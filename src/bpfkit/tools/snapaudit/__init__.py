@@ -18,8 +18,7 @@ import time
 from ...argv import UsageError, seconds, uid
 from ...core.kernel.errors import BPFError
 from ...output import escape
-from ...runner.metrics import Counter, Gauge
-from ...runner.tool import Tool
+from ...runner.tool import Counter, Gauge, Tool
 from . import nvlist
 from .history import HistoryJoin
 from .ops import (
@@ -46,8 +45,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
-    from ...runner.metrics import Metric
+    from ...runner.tool import Clock, Metric
 
 DEFAULT_DEVICE = "/dev/zfs"
 NV_CAP_KB = 64           # SA_NV_CAP / 1024 (snapaudit.h)

@@ -12,8 +12,7 @@ from _socket import AF_INET, AF_INET6, inet_ntop
 
 from ...argv import UsageError, pid, port
 from ...output import escape
-from ...runner.metrics import Counter
-from ...runner.tool import Tool
+from ...runner.tool import Counter, Tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ...core.object import BPFObject
-    from ...runner.clock import Clock
+    from ...runner.tool import Clock
 
 # The seed's list, as BCC's connection monitor has it: common reverse shells,
 # backdoors and remote desktop.
