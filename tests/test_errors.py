@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import BPFKIT, ROOT, run_cli
 
-from bpfkit import BPFLoadError, BPFObject
+from bpfkit import BPFError, BPFLoadError, BPFObject
 from bpfkit.core.kernel import features
 
 pytestmark = pytest.mark.kernel
@@ -120,3 +120,10 @@ def test_missing_object_file(tmp_path) -> None:
     assert "no such file" in line
     (tmp_path / "junk.bpf.o").write_bytes(b"not an ELF file")
     assert "cannot open junk" in one_line_error(run_cli("run", str(tmp_path / "junk.bpf.o")))
+
+
+def test_libbpf_own_line_is_in_the_error() -> None:
+    """libbpf's warning, formatted from its printf format and arguments (the
+    print callback's path), is what the error says."""
+    with pytest.raises(BPFError, match=r"elf: .* is not a proper ELF object"):
+        BPFObject.open(b"not an ELF file" * 8)

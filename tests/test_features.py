@@ -53,3 +53,16 @@ def test_ring_buffers_are_probed_only_before_5_8(fresh: None, monkeypatch: pytes
     assert features.ringbuf_supported() and probed == []
     monkeypatch.setattr(system, "kernel_version", lambda: (4, 18))  # RHEL 8 backports them
     assert not features.ringbuf_supported() and probed == [MapType.RINGBUF]
+
+
+def test_a_tracefs_gone_is_looked_for_again(fresh: None, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """A tracepoint is not said missing because the tracefs found earlier went away."""
+    first, second = tmp_path / "debug-tracing", tmp_path / "tracing"
+    (first / "events").mkdir(parents=True)
+    (second / "events" / "syscalls" / "sys_enter_openat").mkdir(parents=True)
+    monkeypatch.setattr(system, "DEBUGFS_TRACING", str(first))
+    monkeypatch.setattr(system, "TRACEFS", str(second))
+    assert not features.tracepoint_exists("syscalls", "sys_enter_openat")  # found first: a real no
+    (first / "events").rmdir()  # unmounted
+    assert features.tracepoint_exists("syscalls", "sys_enter_openat")
+    assert system.ensure_tracefs() == (str(second), False)

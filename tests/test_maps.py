@@ -182,6 +182,26 @@ def test_live_maps_are_made_on_first_use(bpf_obj) -> None:
         _ = o.maps.flows
 
 
+def test_a_held_map_does_not_keep_its_object_alive(bpf_obj) -> None:
+    """A loaded object nobody holds is freed (links detached, maps closed) at
+    once, without a garbage collection, even while one of its maps is held."""
+    import gc
+    import weakref
+
+    gc.disable()  # as in the CLI: only reference counting frees it
+    try:
+        o = BPFObject.open(bpf_obj("maps"))
+        o.load()
+        arr = o.maps.arr
+        gone = weakref.ref(o)
+        del o
+        assert gone() is None
+        with pytest.raises(BPFError, match="'arr' is closed"):
+            arr[1]
+    finally:
+        gc.enable()
+
+
 def test_map_specs_before_load_and_live_maps_after(bpf_obj) -> None:
     from bpfkit import MapSpec
 

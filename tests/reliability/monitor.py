@@ -86,6 +86,29 @@ def wait_until(pred, timeout: float = 10.0) -> bool:
     return pred()
 
 
+def cpu_ticks(pid: int) -> int:
+    """User + system clock ticks the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_idle(pid: int, timeout: float = 30.0) -> bool:
+    """Until the process stops using CPU (two 0.2 s looks with no tick added):
+    a monitor that has read everything queued for it."""
+    deadline = time.monotonic() + timeout
+    last = cpu_ticks(pid)
+    quiet = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = cpu_ticks(pid)
+        quiet = quiet + 1 if now == last else 0
+        if quiet >= 2:
+            return True
+        last = now
+    return False
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x20000, 0x4000, 1 << 18
 

@@ -28,7 +28,7 @@ from .events.ringbuf import RingBuffer
 from .globals import GlobalSection, live_buffer, preload_buffer, section_variables
 from .kernel import features, libbpf, system
 from .kernel.errors import BPFError, error_for, unknown_name
-from .kernel.info import MapInfo, ProgInfo
+from .kernel.info import MapInfo, ProgInfo, map_id
 from .kernel.uapi import MapType
 from .links import Link
 from .maps import Map, MapSpec, live_map, map_by_id
@@ -81,19 +81,26 @@ class LiveMaps(Named):
     """The live maps of a loaded object by name, each made on first use: a
     monitor touches its ring and perhaps a counter, and making a Map costs
     its kind's module and its key and value codecs (about a third of what
-    load() does in Python for a monitor)."""
+    load() does in Python for a monitor). ``make`` must not hold the object
+    (a Map kept by a user would keep it, and its links, alive)."""
 
-    def __init__(self, names: Iterable[str], make: Callable[[str], Map]) -> None:
+    def __init__(self, owner: str, names: Iterable[str], make: Callable[[str], Map]) -> None:
         super().__init__("map", dict.fromkeys(names))
-        self._make = make
+        self._owner, self._make = owner, make
+        self.closed = False  # set by the object's close(), before libbpf frees the specs
 
     def __getitem__(self, name: str) -> Any:
         m = super().__getitem__(name)  # an unknown name fails here, with the known ones
         if m is None:
+            if self.closed:  # its libbpf spec is freed memory now
+                raise BPFError(f"{self._owner} is closed")
             m = self._make(name)
             # Two threads may both make it: each Map only borrows the object's
             # fd, so keeping the first is all it takes.
-            m = self._items[name] = self._items[name] or m
+            first = self._items[name]
+            if first is None:
+                self._items[name] = first = m
+            m = first
         return m
 
     def __iter__(self) -> Iterator[Any]:
@@ -292,32 +299,35 @@ class BPFObject:
         on first use, see LiveMaps), sections by mmaps."""
         progs_by_id: dict[int, Program] = {}
 
+        progs, specs, types = self.progs, self._specs._items, self.types  # not self: see LiveMaps
+
         def resolve_prog(pid: int) -> Any:
             if not progs_by_id:
-                progs_by_id.update((ProgInfo(p.fd).id, p) for p in self.progs if p.loaded)
+                progs_by_id.update((ProgInfo(p.fd).id, p) for p in progs if p.loaded)
             return progs_by_id.get(pid, pid)
 
         def resolve_map(mid: int) -> Any:
-            for m in live:  # a map-in-map's value: one of ours is returned as itself
-                if m.id == mid:
-                    return m
+            # A map-in-map's value: one of ours is returned as itself (and
+            # only that one is made).
+            for name, spec in specs.items():
+                fd = spec.loaded_fd()
+                if fd >= 0 and map_id(fd) == mid:  # -1: a map load did not create
+                    return live[name]
             try:
                 return map_by_id(mid)
             except BPFError:
                 return mid
 
         def make(name: str) -> Map:
-            if self._ptr is None:  # the specs died with the libbpf object
-                raise BPFError(f"{self.name} is closed")
-            spec = self._specs._items[name]
+            spec = specs[name]
             info = spec.info()
             info.btf_key_type_id = declared[name].btf_key_type_id
             info.btf_value_type_id = declared[name].btf_value_type_id
             resolve = resolve_prog if info.type == MapType.PROG_ARRAY else resolve_map
-            return live_map(spec.loaded_fd(), info, self.types, owns_fd=False,
+            return live_map(spec.loaded_fd(), info, types, owns_fd=False,
                             pin_path=spec.pin_path, resolve=resolve)
 
-        live = LiveMaps(self._specs._items, make)
+        live = LiveMaps(self.name, specs, make)
         for sec in self._sections.values():
             sec.close()
         self._sections.clear()
@@ -533,6 +543,8 @@ class BPFObject:
         """Detach every link, close readers and free the object. Idempotent."""
         if self._ptr is None:
             return
+        if self._live is not None:
+            self._live.closed = True  # no map is made from here on
         for r in self._readers:
             r.close()
         for s in self._sections.values():

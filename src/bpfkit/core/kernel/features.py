@@ -215,6 +215,12 @@ def trampoline_refusal(kind: str, function: str) -> str | None:
 def tracepoint_exists(category: str, name: str) -> bool:
     """Whether this kernel has tracepoint ``category:name`` (mounts tracefs if needed)."""
     path, _ = system.ensure_tracefs()
+    if os.path.isdir(os.path.join(path, "events", category, name)):
+        return True
+    if os.path.isdir(os.path.join(path, "events")):
+        return False
+    system.forget()  # tracefs went away (or moved) since it was found: look again
+    path, _ = system.ensure_tracefs()
     return os.path.isdir(os.path.join(path, "events", category, name))
 
 

@@ -148,12 +148,13 @@ def tracefs_path() -> str | None:
 # Where tracefs was found readable: asked before each tracepoint hook is
 # chosen and attached (14 times for fileopen), answered by two stat()s and an
 # access() each. Nothing of ours unmounts it; a tracefs gone under a running
-# process makes libbpf's attach fail with its own error.
+# process makes libbpf's attach fail with its own error, and a tracepoint
+# not found under it looks again (features.tracepoint_exists).
 _readable_tracefs: list[str] = []
 
 
 def forget() -> None:
-    """Drop what was found (tests that change what the process sees)."""
+    """Drop what was found: tracefs went away, or a test changed what the process sees."""
     _readable_tracefs.clear()
 
 
