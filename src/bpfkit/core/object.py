@@ -87,12 +87,13 @@ class LiveMaps(Named):
     def __init__(self, owner: str, names: Iterable[str], make: Callable[[str], Map]) -> None:
         super().__init__("map", dict.fromkeys(names))
         self._owner, self._make = owner, make
-        self.closed = False  # set by the object's close(), before libbpf frees the specs
+        # Private: obj.maps.NAME is a map (a map may be called "closed").
+        self._closed = False  # set by the object's close(), before libbpf frees the specs
 
     def __getitem__(self, name: str) -> Any:
         m = super().__getitem__(name)  # an unknown name fails here, with the known ones
         if m is None:
-            if self.closed:  # its libbpf spec is freed memory now
+            if self._closed:  # its libbpf spec is freed memory now
                 raise BPFError(f"{self._owner} is closed")
             m = self._make(name)
             # Two threads may both make it: each Map only borrows the object's
@@ -544,7 +545,7 @@ class BPFObject:
         if self._ptr is None:
             return
         if self._live is not None:
-            self._live.closed = True  # no map is made from here on
+            self._live._closed = True  # no map is made from here on
         for r in self._readers:
             r.close()
         for s in self._sections.values():
