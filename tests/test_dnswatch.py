@@ -253,8 +253,10 @@ def test_go(ns: NetNS, tracer: Tracer) -> None:
 def test_dig_udp_and_tcp(local: DnsResponder, tracer: Tracer) -> None:
     """dig sends from its isc-net-0000 thread (sendmmsg, recvmsg; +tcp: writev, read)."""
     need("dig")
-    a = C.dig(WWW, port=local.port)
-    t = C.dig("txt.example.test", "TXT", server="::1", port=local.port, tcp=True)
+    # Answers are expected: 5 s, not dig's 1 s used for the unanswered ones (an
+    # emulated CPU under a tracer took longer than 1 s to take a TCP query).
+    a = C.dig(WWW, port=local.port, timeout=5)
+    t = C.dig("txt.example.test", "TXT", server="::1", port=local.port, tcp=True, timeout=5)
     a.result().check()
     t.result().check()
     (ra,) = tracer.wait(of(a.pid))
