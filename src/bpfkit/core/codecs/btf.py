@@ -98,8 +98,27 @@ class BTFFormatError(ValueError):
     pass
 
 
+# Bytes that follow a type's 12-byte header: fixed per kind, plus per vlen item.
+_EXTRA = {Kind.INT: 4, Kind.ARRAY: 12, Kind.VAR: 4, Kind.DECL_TAG: 4}
+_PER_ITEM = {Kind.STRUCT: 12, Kind.UNION: 12, Kind.ENUM: 8, Kind.ENUM64: 12,
+             Kind.FUNC_PROTO: 8, Kind.DATASEC: 12}
+_SIZED = frozenset({Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64,
+                    Kind.DATASEC, Kind.FLOAT})
+# Both tables as tuples indexed by kind (0..31), for the offset walk.
+_SKIP = tuple(_EXTRA.get(k, 0) for k in range(32))
+_ITEM = tuple(_PER_ITEM.get(k, 0) for k in range(32))
+_III = struct.Struct("<III").unpack_from
+
+
 class BTF:
-    """All types of one BTF blob; ``types[0]`` is void."""
+    """All types of one BTF blob; ``btf[0]`` is void.
+
+    Types are decoded on first use. A CO-RE object's BTF carries every kernel
+    type its programs touch (1,000-1,500 for a tool that reads sockets or
+    tasks), and a Python record per type cost such a tool 5-8 ms of start-up,
+    while opening it looks at a few dozen: the event, the maps, the globals.
+    Opening walks the type section once for where each record starts.
+    """
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) < 24:
@@ -109,89 +128,131 @@ class BTF:
             raise BTFFormatError(f"bad BTF magic {magic:#x} (big-endian BTF is not supported)")
         type_off, type_len, str_off, str_len = struct.unpack_from("<4I", raw, 8)
         self._strings = raw[hdr_len + str_off: hdr_len + str_off + str_len]
-        self.types: list[BtfType] = [BtfType(0, Kind.VOID, "void")]
-        self._by_name: dict[tuple[int, str], int] = {}
-        self._parse(raw[hdr_len + type_off: hdr_len + type_off + type_len])
+        data = raw[hdr_len + type_off: hdr_len + type_off + type_len]
+        if len(data) % 4:
+            raise BTFFormatError("BTF type section is not a whole number of 32-bit words")
+        self._data = data
+        # Records are whole 32-bit words; native order is little-endian, as is
+        # the only BTF accepted above (x86-64 and arm64).
+        self._words = memoryview(data).cast("I")
+        self._offsets = self._walk()  # [type id] -> word index of its record; [0] unused
+        self._types: list[BtfType | None] = [None] * len(self._offsets)
+        self._types[0] = BtfType(0, Kind.VOID, "void")
+        self._named: dict[tuple[int, int], int] | None = None  # (kind, name offset) -> id
+
+    def _walk(self) -> list[int]:
+        words, skip, item = self._words, _SKIP, _ITEM
+        offsets = [0]
+        add = offsets.append
+        i, n = 0, len(words)
+        try:
+            while i < n:
+                add(i)
+                info = words[i + 1]
+                kind = (info >> 24) & 0x1F
+                i += (12 + skip[kind] + item[kind] * (info & 0xFFFF)) >> 2
+        except IndexError:
+            i = -1
+        if i != n:
+            raise BTFFormatError("BTF type section ends inside a type")
+        return offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets)
 
     def _str(self, off: int) -> str:
         end = self._strings.index(b"\0", off)
         return self._strings[off:end].decode()
 
-    def _parse(self, data: bytes) -> None:
-        pos, n = 0, len(data)
-        u32 = struct.Struct("<I").unpack_from
-        while pos < n:
-            name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
-            pos += 12
-            vlen = info & 0xFFFF
-            kind = (info >> 24) & 0x1F
-            kflag = bool(info >> 31)
-            t = BtfType(len(self.types), kind, self._str(name_off))
-            if kind in (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64,
-                        Kind.DATASEC, Kind.FLOAT):
-                t.size = size_or_type
-            else:
-                t.ref = size_or_type
-            if kind == Kind.INT:
-                (v,) = u32(data, pos)
-                pos += 4
-                t.encoding, t.int_offset, t.bits = (v >> 24) & 0xF, (v >> 16) & 0xFF, v & 0xFF
-            elif kind == Kind.ARRAY:
-                t.elem, _index, t.nelems = struct.unpack_from("<III", data, pos)
+    def _decode(self, type_id: int) -> BtfType:
+        data, pos = self._data, self._offsets[type_id] * 4
+        name_off, info, size_or_type = _III(data, pos)
+        pos += 12
+        vlen = info & 0xFFFF
+        kind = (info >> 24) & 0x1F
+        kflag = bool(info >> 31)
+        t = BtfType(type_id, kind, self._str(name_off))
+        if kind in _SIZED:
+            t.size = size_or_type
+        else:
+            t.ref = size_or_type
+        if kind == Kind.INT:
+            v = self._words[pos >> 2]
+            t.encoding, t.int_offset, t.bits = (v >> 24) & 0xF, (v >> 16) & 0xFF, v & 0xFF
+        elif kind == Kind.ARRAY:
+            t.elem, _index, t.nelems = _III(data, pos)
+        elif kind in (Kind.STRUCT, Kind.UNION):
+            for _ in range(vlen):
+                m_name, m_type, m_off = _III(data, pos)
                 pos += 12
-            elif kind in (Kind.STRUCT, Kind.UNION):
-                for _ in range(vlen):
-                    m_name, m_type, m_off = struct.unpack_from("<III", data, pos)
-                    pos += 12
-                    if kflag:
-                        t.members.append(Member(self._str(m_name), m_type,
-                                                m_off & 0xFFFFFF, m_off >> 24))
-                    else:
-                        t.members.append(Member(self._str(m_name), m_type, m_off))
-            elif kind == Kind.ENUM:
-                t.signed = kflag
-                for _ in range(vlen):
-                    e_name, val = struct.unpack_from("<Ii" if kflag else "<II", data, pos)
-                    pos += 8
-                    t.values.append((self._str(e_name), val))
-            elif kind == Kind.ENUM64:
-                t.signed = kflag
-                for _ in range(vlen):
-                    e_name, lo, hi = struct.unpack_from("<III", data, pos)
-                    pos += 12
-                    val = (hi << 32) | lo
-                    if kflag and val >> 63:
-                        val -= 1 << 64
-                    t.values.append((self._str(e_name), val))
-            elif kind == Kind.FUNC_PROTO:
-                for _ in range(vlen):
-                    p_name, p_type = struct.unpack_from("<II", data, pos)
-                    pos += 8
-                    t.params.append((self._str(p_name), p_type))
-            elif kind == Kind.VAR:
-                pos += 4  # linkage
-            elif kind == Kind.DATASEC:
-                for _ in range(vlen):
-                    t.vars.append(SecVar(*struct.unpack_from("<III", data, pos)))
-                    pos += 12
-            elif kind == Kind.DECL_TAG:
-                pos += 4
-            if t.name:
-                self._by_name.setdefault((kind, t.name), t.id)
-            self.types.append(t)
+                if kflag:
+                    t.members.append(Member(self._str(m_name), m_type, m_off & 0xFFFFFF, m_off >> 24))
+                else:
+                    t.members.append(Member(self._str(m_name), m_type, m_off))
+        elif kind == Kind.ENUM:
+            t.signed = kflag
+            for _ in range(vlen):
+                e_name, val = struct.unpack_from("<Ii" if kflag else "<II", data, pos)
+                pos += 8
+                t.values.append((self._str(e_name), val))
+        elif kind == Kind.ENUM64:
+            t.signed = kflag
+            for _ in range(vlen):
+                e_name, lo, hi = _III(data, pos)
+                pos += 12
+                val = (hi << 32) | lo
+                if kflag and val >> 63:
+                    val -= 1 << 64
+                t.values.append((self._str(e_name), val))
+        elif kind == Kind.FUNC_PROTO:
+            for _ in range(vlen):
+                p_name, p_type = struct.unpack_from("<II", data, pos)
+                pos += 8
+                t.params.append((self._str(p_name), p_type))
+        elif kind == Kind.DATASEC:
+            for _ in range(vlen):
+                t.vars.append(SecVar(*_III(data, pos)))
+                pos += 12
+        self._types[type_id] = t
+        return t
 
     def __getitem__(self, type_id: int) -> BtfType:
-        return self.types[type_id]
+        t = self._types[type_id]  # IndexError for an id past the last type
+        return t if t is not None else self._decode(type_id)
 
     def find(self, kind: int, name: str) -> BtfType | None:
-        tid = self._by_name.get((kind, name))
-        return self.types[tid] if tid is not None else None
+        """The first type of ``kind`` named ``name``, or None."""
+        if not name or "\0" in name:  # no BTF name is empty or holds a NUL
+            return None
+        if self._named is None:
+            words = self._words
+            named: dict[tuple[int, int], int] = {}
+            for tid, i in enumerate(self._offsets[1:], 1):
+                if words[i]:
+                    named.setdefault(((words[i + 1] >> 24) & 0x1F, words[i]), tid)
+            self._named = named
+        # The name is looked for in the string section rather than decoded for
+        # every type: each place "name\0" occurs is an offset that reads as the
+        # name (the tail of a longer string included, as a name may point there).
+        try:
+            needle = name.encode() + b"\0"
+        except UnicodeEncodeError:  # a name from argv that is not UTF-8: no BTF name is
+            return None
+        strings = self._strings
+        best = None
+        at = strings.find(needle)
+        while at >= 0:
+            tid = self._named.get((kind, at))
+            if tid is not None and (best is None or tid < best):
+                best = tid
+            at = strings.find(needle, at + 1)
+        return self[best] if best is not None else None
 
     def resolve(self, type_id: int) -> BtfType:
         """Skip typedefs and const/volatile/restrict/type_tag modifiers."""
-        t = self.types[type_id]
+        t = self[type_id]
         while t.kind in MODIFIERS:
-            t = self.types[t.ref]
+            t = self[t.ref]
         return t
 
     def size_of(self, type_id: int) -> int:
@@ -206,7 +267,7 @@ class BTF:
 
     def type_name(self, type_id: int) -> str:
         """C-ish spelling of a type, for messages."""
-        t = self.types[type_id]
+        t = self[type_id]
         if t.kind in (Kind.STRUCT, Kind.UNION):
             return f"{t.kind_name} {t.name or '(anon)'}"
         if t.kind in (Kind.ENUM, Kind.ENUM64):
@@ -220,4 +281,6 @@ class BTF:
         return t.name or t.kind_name
 
     def datasecs(self) -> dict[str, BtfType]:
-        return {t.name: t for t in self.types if t.kind == Kind.DATASEC}
+        words = self._words
+        return {t.name: t for t in (self[tid] for tid, i in enumerate(self._offsets[1:], 1)
+                                    if (words[i + 1] >> 24) & 0x1F == Kind.DATASEC)}
